@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The test suite: unit and numeric tests in release mode (numeric tests are slow in debug),
+# including the MPI tests, which launch themselves under `mpirun -np 2`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+swift build -c release
+swift test -c release -Xswiftc -enable-testing "$@"

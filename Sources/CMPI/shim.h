@@ -1,0 +1,14 @@
+#include <mpi.h>
+/* MPI_COMM_WORLD, MPI_FLOAT, MPI_SUM … are macros over globals that Swift cannot import;
+   these getters expose them. */
+static inline MPI_Comm ldm_comm_world(void) { return MPI_COMM_WORLD; }
+static inline MPI_Datatype ldm_float(void) { return MPI_FLOAT; }
+static inline MPI_Datatype ldm_double(void) { return MPI_DOUBLE; }
+static inline MPI_Datatype ldm_int64(void) { return MPI_INT64_T; }
+static inline MPI_Datatype ldm_uint8(void) { return MPI_UINT8_T; }
+static inline MPI_Datatype ldm_int32(void) { return MPI_INT32_T; }
+static inline MPI_Op ldm_op_sum(void) { return MPI_SUM; }
+static inline MPI_Op ldm_op_max(void) { return MPI_MAX; }
+static inline MPI_Op ldm_op_min(void) { return MPI_MIN; }
+static inline void *ldm_in_place(void) { return MPI_IN_PLACE; }
+static inline MPI_Errhandler ldm_errors_return(void) { return MPI_ERRORS_RETURN; }

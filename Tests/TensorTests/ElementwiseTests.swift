@@ -1,0 +1,61 @@
+import XCTest
+@testable import Tensor
+
+final class ElementwiseTests: XCTestCase {
+    func testBroadcastShapes() {
+        XCTAssertEqual(Broadcast.shape([2, 3, 4], [3, 1]), [2, 3, 4])
+        XCTAssertEqual(Broadcast.shape([1], [5, 2]), [5, 2])
+        XCTAssertEqual(Broadcast.shape([4, 1, 3], [1, 2, 1]), [4, 2, 3])
+    }
+
+    func testBroadcastValues() {
+        let a = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        let b = Tensor(shape: [2, 1], scalars: [10, 20])
+        XCTAssertEqual((a + b).scalars, [11, 12, 13, 24, 25, 26])
+        let c = Tensor(shape: [3], scalars: [1, 0, -1])
+        XCTAssertEqual((a * c).scalars, [1, 0, -3, 4, 0, -6])
+        let d = Tensor(shape: [2, 1, 3], scalars: [1, 2, 3, 4, 5, 6])
+        let e = Tensor(shape: [1, 2, 1], scalars: [100, 200])
+        XCTAssertEqual((d + e).shape, [2, 2, 3])
+        XCTAssertEqual((d + e).scalars, [101, 102, 103, 201, 202, 203, 104, 105, 106, 204, 205, 206])
+    }
+
+    func testBinaryGradients() {
+        let a = randn([2, 3, 4], seed: 1), b = randn([3, 1], seed: 2)
+        assertGradientsMatch([a, b]) { $0[0] + $0[1] }
+        assertGradientsMatch([a, b]) { $0[0] - $0[1] }
+        assertGradientsMatch([a, b]) { $0[0] * $0[1] }
+        let positive = randn([3, 1], seed: 3).map { abs($0) + 1 }
+        assertGradientsMatch([a, positive]) { $0[0] / $0[1] }
+        let s = randn([1], seed: 4)
+        assertGradientsMatch([s, positive]) { $0[0] / $0[1] }
+    }
+
+    func testScalarAndUnaryGradients() {
+        let a = randn([3, 5], seed: 5)
+        let positive = a.map { abs($0) + 0.5 }
+        assertGradientsMatch([a]) { -$0[0] * 3 + 2 }
+        assertGradientsMatch([a]) { 1 - $0[0] / 4 }
+        assertGradientsMatch([a]) { ($0[0] * 0.5).exp() }
+        assertGradientsMatch([positive]) { $0[0].log() }
+        assertGradientsMatch([positive]) { $0[0].sqrt() }
+        assertGradientsMatch([positive]) { $0[0].pow(1.5) }
+        assertGradientsMatch([positive]) { $0[0].reciprocal() }
+        assertGradientsMatch([a]) { $0[0].square() }
+        // Keep probes away from the kinks.
+        let awayFromZero = a.map { $0 >= 0 ? $0 + 0.1 : $0 - 0.1 }
+        assertGradientsMatch([awayFromZero]) { $0[0].abs() }
+        let awayFromBounds = a.map { abs(abs($0) - 0.5) < 0.05 ? $0 + 0.1 : $0 }
+        assertGradientsMatch([awayFromBounds]) { $0[0].clamped(min: -0.5, max: 0.5) }
+    }
+
+    func testGradientCheckDetectsAWrongRule() {
+        // A deliberately wrong backward rule must be caught: the checker itself can fail.
+        let a = randn([4], seed: 6)
+        let report = GradientCheck.check(inputs: [a]) { xs in
+            let x = xs[0]
+            return x.map { $0 * $0 }.recorded("bad_square", inputs: [x]) { g in [g] }
+        }
+        XCTAssertFalse(report.passed)
+    }
+}
