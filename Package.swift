@@ -5,6 +5,7 @@ let package = Package(
     name: "LatentDiffusion",
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Data", targets: ["Data"]),
     ],
     targets: [
         // System libraries (Debian packages, found through pkg-config).
@@ -18,6 +19,10 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS"]),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+
+        // Datasets: IDX files, PNG image folders, preprocessing, batching, image grids.
+        .target(name: "Data", dependencies: ["Tensor", "CZlib", "CPNG"]),
+        .testTarget(name: "DataTests", dependencies: ["Data"]),
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
         .executableTarget(name: "Benchmarks", dependencies: ["Tensor"], path: "Benchmarks"),
