@@ -1,0 +1,49 @@
+import NN
+import Tensor
+
+/// The KL-regularised first stage: encoder → quant_conv → N(μ, σ²) → z → post_quant_conv →
+/// decoder.
+public final class AutoencoderKL: Module, FirstStage {
+    public let config: AutoencoderConfig
+    public let encoder: Encoder
+    public let decoder: Decoder
+    let quantConv: Conv2d
+    let postQuantConv: Conv2d
+
+    public init(_ config: AutoencoderConfig, generator: inout RandomGenerator) {
+        precondition(config.validationErrors().isEmpty, config.validationErrors().joined(separator: "; "))
+        self.config = config
+        encoder = Encoder(config, doubleZ: true, generator: &generator)
+        decoder = Decoder(config, generator: &generator)
+        quantConv = Conv2d(2 * config.zChannels, 2 * config.embedDim, kernelSize: 1, generator: &generator)
+        postQuantConv = Conv2d(config.embedDim, config.zChannels, kernelSize: 1, generator: &generator)
+    }
+
+    public func encode(_ x: Tensor) -> DiagonalGaussian {
+        DiagonalGaussian(moments: quantConv(encoder(x)))
+    }
+
+    public func decode(_ z: Tensor) -> Tensor { decoder(postQuantConv(z)) }
+
+    /// Reconstruction and posterior; samples z during training, takes the mode otherwise.
+    public func callAsFunction(_ x: Tensor, samplePosterior: Bool, generator: inout RandomGenerator)
+        -> (reconstruction: Tensor, posterior: DiagonalGaussian) {
+        let posterior = encode(x)
+        let z = samplePosterior ? posterior.sample(generator: &generator) : posterior.mode()
+        return (decode(z), posterior)
+    }
+
+    public var lastLayerWeight: Tensor { decoder.lastLayerWeight }
+
+    /// Deterministic reconstruction (posterior mode), for evaluation.
+    public func reconstruct(_ x: Tensor) -> Tensor { decode(encode(x).mode()) }
+}
+
+/// What the rest of the pipeline needs from a first stage, KL or VQ.
+public protocol FirstStage: Module {
+    var config: AutoencoderConfig { get }
+    /// The decoder's last conv weight (the adaptive GAN weight's reference layer).
+    var lastLayerWeight: Tensor { get }
+    /// Deterministic reconstruction for evaluation.
+    func reconstruct(_ x: Tensor) -> Tensor
+}

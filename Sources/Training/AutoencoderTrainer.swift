@@ -1,0 +1,182 @@
+import Checkpoint
+import Data
+import Distributed
+import Evaluation
+import Foundation
+import Models
+import NN
+import Tensor
+
+/// The first-stage training loop: an autoencoder (KL or VQ) against L1 + LPIPS + PatchGAN,
+/// with two Adam optimisers (betas 0.5, 0.9), data-parallel over the communicator's ranks.
+///
+/// Per step and micro-batch: the autoencoder's loss is differentiated (the discriminator
+/// frozen), then the discriminator's loss on the real batch and the detached reconstructions
+/// (once disc_start is reached). Gradients of both are averaged across ranks bucket by bucket
+/// and both optimisers step. The discriminator reuses the step's reconstructions rather than
+/// re-running the autoencoder after its update, which saves a forward pass per step.
+public final class AutoencoderTrainer {
+    public let config: AutoencoderTrainingConfig
+    public let communicator: Communicator
+    public let model: FirstStageModel
+    public let loss: AutoencoderLoss
+    let autoencoderOptimizer: Adam
+    let discriminatorOptimizer: Adam
+    let autoencoderSync: GradientSynchronizer
+    let discriminatorSync: GradientSynchronizer
+    let dataset: ImageDataset
+    public private(set) var sampler: DistributedSampler
+    /// Draws the posterior samples z = μ + σ·ε.
+    var noiseGenerator: RandomGenerator
+    public private(set) var step = 0
+    public let learningRate: LearningRateScaling
+    let runDirectory: URL
+    let reporter: ProgressReporter
+
+    public init(config: AutoencoderTrainingConfig, communicator: Communicator,
+                lpipsWeights: URL = URL(fileURLWithPath: LPIPS.defaultWeightsPath)) throws {
+        let problems = config.validationErrors()
+        guard problems.isEmpty else { throw ConfigError(file: "config", problems.joined(separator: "\n  ")) }
+        self.config = config
+        self.communicator = communicator
+
+        // Every rank builds identical initial weights from the seed; rank 0's are broadcast
+        // anyway, so a rank whose build differs cannot drift silently.
+        var initGenerator = RandomGenerator(seed: config.trainer.seed)
+        model = FirstStageModel(config.model.autoencoder, generator: &initGenerator)
+        let perceptual = config.model.loss.perceptualWeight > 0 ? try LPIPS.pretrained(at: lpipsWeights) : nil
+        loss = AutoencoderLoss(config: config.model.loss, perceptual: perceptual,
+                               imageChannels: config.model.autoencoder.outChannels, generator: &initGenerator)
+        noiseGenerator = RandomGenerator(seed: config.trainer.seed).derived(1, UInt64(communicator.rank))
+
+        dataset = try config.data.trainingSet()
+        learningRate = LearningRateScaling(baseLearningRate: Double(config.model.baseLearningRate),
+                                           worldSize: communicator.size, batchSizePerRank: config.data.batchSize,
+                                           accumulateGradBatches: config.trainer.accumulateGradBatches,
+                                           enabled: config.trainer.scaleLR)
+        autoencoderOptimizer = Adam(parameters: model.module.namedParameters(), lr: learningRate.learningRate, betas: (0.5, 0.9))
+        discriminatorOptimizer = Adam(parameters: loss.discriminator.namedParameters(), lr: learningRate.learningRate,
+                                      betas: (0.5, 0.9))
+        let bucketBytes = config.trainer.bucketMiB << 20
+        autoencoderSync = GradientSynchronizer(parameters: model.module.parameters(), communicator: communicator,
+                                               bucketCapacityBytes: bucketBytes)
+        discriminatorSync = GradientSynchronizer(parameters: loss.discriminator.parameters(), communicator: communicator,
+                                                 bucketCapacityBytes: bucketBytes)
+        sampler = try DistributedSampler(datasetCount: dataset.count,
+                                         globalBatchSize: config.data.batchSize * communicator.size,
+                                         worldSize: communicator.size, rank: communicator.rank,
+                                         seed: config.trainer.seed, shuffle: true)
+        runDirectory = URL(fileURLWithPath: config.trainer.runDirectory)
+        if communicator.isRoot {
+            try FileManager.default.createDirectory(at: runDirectory.appendingPathComponent("images"),
+                                                    withIntermediateDirectories: true)
+        }
+        try communicator.barrier()
+        reporter = ProgressReporter(isRoot: communicator.isRoot, totalSteps: config.trainer.maxSteps, startStep: 0,
+                                    metricsURL: runDirectory.appendingPathComponent("metrics.jsonl"))
+
+        // Same parameters everywhere, then start from rank 0's values.
+        try autoencoderSync.verifyShapesMatch(names: model.module.namedParameters().map(\.0))
+        try discriminatorSync.verifyShapesMatch(names: loss.discriminator.namedParameters().map(\.0))
+        try communicator.broadcast(model.module.parameters() + model.module.namedBuffers().map(\.1), root: 0)
+        try communicator.broadcast(loss.discriminator.parameters() + loss.discriminator.namedBuffers().map(\.1), root: 0)
+    }
+
+    /// Trains to `trainer.max_steps`, writing progress, image grids and the model.
+    public func train() throws {
+        let trainer = config.trainer
+        let ae = config.model.autoencoder
+        reporter.say("autoencoder: \(ae.regularizer == .kl ? "KL" : "VQ") f=\(ae.downsamplingFactor), latent "
+            + "\(ae.embedDim)x\(ae.latentResolution)x\(ae.latentResolution), \(model.module.parameterCount) parameters; "
+            + "discriminator \(loss.discriminator.parameterCount) parameters")
+        reporter.say("data: \(dataset.identity), \(dataset.count) images, batch \(config.data.batchSize) per rank x "
+            + "\(communicator.size) rank(s) x \(trainer.accumulateGradBatches) accumulation")
+        reporter.say(learningRate.description)
+        var window: [String: Float] = [:]
+        var windowCount = 0
+        while step < trainer.maxSteps {
+            let metrics = try trainStep()
+            for (k, v) in metrics { window[k, default: 0] += v }
+            windowCount += 1
+            step += 1
+            if step % trainer.logEvery == 0 || step == trainer.maxSteps {
+                var averaged = window.mapValues { $0 / Float(windowCount) }
+                averaged = try rankAveraged(averaged)
+                reporter.report(step: step, metrics: averaged,
+                                order: ["rec_loss", "p_loss", "kl_loss", "quant_loss", "perplexity", "g_loss", "d_weight", "disc_loss"])
+                window = [:]
+                windowCount = 0
+            }
+            if step % trainer.imageEvery == 0 || step == trainer.maxSteps { try writeReconstructionGrid() }
+            if step % trainer.checkpointEvery == 0 || step == trainer.maxSteps { try saveModel() }
+        }
+    }
+
+    /// One optimisation step over `accumulate_grad_batches` micro-batches. Returns this rank's
+    /// metrics.
+    func trainStep() throws -> [String: Float] {
+        let accumulate = config.trainer.accumulateGradBatches
+        let scale = 1 / Float(accumulate)
+        let discriminatorActive = loss.discriminatorFactor(step: step) > 0
+        var metrics: [String: Float] = [:]
+        model.module.train()
+        loss.discriminator.train()
+        // BatchNorm statistics are rank 0's, as DDP's broadcast_buffers.
+        try communicator.broadcast(loss.discriminator.namedBuffers().map(\.1), root: 0)
+        for _ in 0..<accumulate {
+            let (x, _) = try dataset.batch(sampler.nextBatch())
+            let forward = model.forward(x, generator: &noiseGenerator)
+            let g = loss.generatorLoss(inputs: x, reconstructions: forward.reconstruction,
+                                       regularization: forward.regularization,
+                                       lastLayer: model.lastLayerWeight, step: step)
+            RankFailure.requireFinite(g.log["total_loss"] ?? .nan, "autoencoder loss at step \(step)", communicator: communicator)
+            (g.loss * scale).backward()
+            for (k, v) in g.log { metrics[k, default: 0] += v * scale }
+            if let perplexity = forward.perplexity { metrics["perplexity", default: 0] += perplexity * scale }
+            if discriminatorActive {
+                let d = loss.discriminatorLoss(inputs: x, reconstructions: forward.reconstruction, step: step)
+                RankFailure.requireFinite(d.log["disc_loss"] ?? .nan, "discriminator loss at step \(step)", communicator: communicator)
+                (d.loss * scale).backward()
+                for (k, v) in d.log { metrics[k, default: 0] += v * scale }
+            }
+        }
+        try autoencoderSync.synchronize()
+        if config.trainer.gradientClip > 0 { _ = clipGradNorm(model.module.parameters(), maxNorm: config.trainer.gradientClip) }
+        autoencoderOptimizer.step()
+        autoencoderOptimizer.zeroGrad()
+        if discriminatorActive {
+            try discriminatorSync.synchronize()
+            discriminatorOptimizer.step()
+        }
+        discriminatorOptimizer.zeroGrad()
+        return metrics
+    }
+
+    func rankAveraged(_ metrics: [String: Float]) throws -> [String: Float] {
+        let keys = metrics.keys.sorted()
+        var values = keys.map { Double(metrics[$0]!) }
+        try values.withUnsafeMutableBufferPointer { try communicator.allreduceMean($0) }
+        return Dictionary(uniqueKeysWithValues: zip(keys, values.map(Float.init)))
+    }
+
+    /// Inputs (top rows) and their reconstructions (bottom rows), from rank 0's first images.
+    func writeReconstructionGrid() throws {
+        guard communicator.isRoot else { return }
+        let count = min(8, dataset.count)
+        let (x, _) = try dataset.batch(Array(0..<count))
+        let reconstruction = withoutGrad { () -> Tensor in
+            model.module.eval()
+            defer { model.module.train() }
+            return model.reconstruct(x).clamped(min: -1, max: 1)
+        }
+        let url = runDirectory.appendingPathComponent("images/reconstruction_step\(String(format: "%06d", step)).png")
+        try ImageGrid.write(Tensor.concatenate([x, reconstruction], alongAxis: 0), to: url, columns: count)
+    }
+
+    /// The autoencoder's weights as safetensors (config and step in the metadata), atomically.
+    public func saveModel() throws {
+        guard communicator.isRoot else { return }
+        let url = runDirectory.appendingPathComponent("autoencoder.safetensors")
+        try FirstStageModel.save(model, config: config.model.autoencoder, step: step, to: url)
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Models
+
+/// A first-stage training run: `model` (architecture, loss, base lr), `data`, `trainer`.
+public struct AutoencoderTrainingConfig: Codable, Equatable, Sendable {
+    public struct ModelSection: Codable, Equatable, Sendable {
+        public var baseLearningRate: Float = 4.5e-6
+        public var autoencoder = AutoencoderConfig()
+        public var loss = AutoencoderLossConfig()
+
+        enum CodingKeys: String, CodingKey {
+            case baseLearningRate = "base_learning_rate", autoencoder, loss
+        }
+
+        public init() {}
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            baseLearningRate = try c.decodeIfPresent(Float.self, forKey: .baseLearningRate) ?? 4.5e-6
+            autoencoder = try c.decodeIfPresent(AutoencoderConfig.self, forKey: .autoencoder) ?? AutoencoderConfig()
+            loss = try c.decodeIfPresent(AutoencoderLossConfig.self, forKey: .loss) ?? AutoencoderLossConfig()
+        }
+    }
+
+    public var model = ModelSection()
+    public var data = DataConfig()
+    public var trainer = TrainerConfig()
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decodeIfPresent(ModelSection.self, forKey: .model) ?? ModelSection()
+        data = try c.decodeIfPresent(DataConfig.self, forKey: .data) ?? DataConfig()
+        trainer = try c.decodeIfPresent(TrainerConfig.self, forKey: .trainer) ?? TrainerConfig()
+    }
+
+    /// Every inconsistency, as messages naming the keys.
+    public func validationErrors() -> [String] {
+        var errors = model.autoencoder.validationErrors().map { "model.autoencoder: \($0)" }
+        if data.resolution != model.autoencoder.resolution {
+            errors.append("data.resolution \(data.resolution) differs from model.autoencoder.resolution \(model.autoencoder.resolution)")
+        }
+        if data.channels != model.autoencoder.inChannels {
+            errors.append("data.channels \(data.channels) differs from model.autoencoder.in_channels \(model.autoencoder.inChannels)")
+        }
+        if data.batchSize <= 0 { errors.append("data.batch_size must be positive") }
+        errors += trainer.validationErrors()
+        return errors
+    }
+}
+
+/// Loop settings shared by the trainers (the `trainer` section).
+public struct TrainerConfig: Codable, Equatable, Sendable {
+    public var maxSteps: Int = 1000
+    public var accumulateGradBatches: Int = 1
+    public var scaleLR: Bool = true
+    public var seed: UInt64 = 23
+    public var logEvery: Int = 50
+    public var imageEvery: Int = 500
+    public var checkpointEvery: Int = 1000
+    /// Images of the held-out split evaluated at the end (0 = all).
+    public var evaluationImages: Int = 0
+    /// Where the run writes checkpoints, images and reports.
+    public var runDirectory: String = "Checkpoints/run"
+    /// Gradient allreduce bucket size in MiB.
+    public var bucketMiB: Int = 25
+    /// Global-norm gradient clipping (0 = off).
+    public var gradientClip: Float = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case seed
+        case maxSteps = "max_steps", accumulateGradBatches = "accumulate_grad_batches", scaleLR = "scale_lr"
+        case logEvery = "log_every", imageEvery = "image_every", checkpointEvery = "checkpoint_every"
+        case evaluationImages = "evaluation_images", runDirectory = "run_dir", bucketMiB = "bucket_mib"
+        case gradientClip = "gradient_clip"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainerConfig()
+        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps) ?? d.maxSteps
+        accumulateGradBatches = try c.decodeIfPresent(Int.self, forKey: .accumulateGradBatches) ?? d.accumulateGradBatches
+        scaleLR = try c.decodeIfPresent(Bool.self, forKey: .scaleLR) ?? d.scaleLR
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        logEvery = try c.decodeIfPresent(Int.self, forKey: .logEvery) ?? d.logEvery
+        imageEvery = try c.decodeIfPresent(Int.self, forKey: .imageEvery) ?? d.imageEvery
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
+        evaluationImages = try c.decodeIfPresent(Int.self, forKey: .evaluationImages) ?? d.evaluationImages
+        runDirectory = try c.decodeIfPresent(String.self, forKey: .runDirectory) ?? d.runDirectory
+        bucketMiB = try c.decodeIfPresent(Int.self, forKey: .bucketMiB) ?? d.bucketMiB
+        gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
+    }
+
+    public func validationErrors() -> [String] {
+        var errors: [String] = []
+        if maxSteps < 0 { errors.append("trainer.max_steps must not be negative") }
+        if accumulateGradBatches <= 0 { errors.append("trainer.accumulate_grad_batches must be positive") }
+        if logEvery <= 0 || imageEvery <= 0 || checkpointEvery <= 0 {
+            errors.append("trainer.log_every, image_every and checkpoint_every must be positive")
+        }
+        if bucketMiB <= 0 { errors.append("trainer.bucket_mib must be positive") }
+        if gradientClip < 0 { errors.append("trainer.gradient_clip must not be negative") }
+        return errors
+    }
+}

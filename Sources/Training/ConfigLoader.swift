@@ -1,0 +1,75 @@
+import Foundation
+import Yams
+
+/// A configuration file that cannot be used, naming the file and the key at fault.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let file: String
+    public let message: String
+    public init(file: String, _ message: String) {
+        self.file = file
+        self.message = message
+    }
+    public var description: String { "config \(file): \(message)" }
+}
+
+/// Reads YAML configs (CompVis style: nested model / data / trainer keys) into Codable values.
+///
+/// Unknown keys are errors, not silently ignored: a misspelt `ch_mlt` would otherwise train
+/// a model with the default and waste a run. Missing keys take the documented defaults.
+public enum ConfigLoader {
+    public static func load<T: Codable>(_ type: T.Type, from url: URL) throws -> T {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw ConfigError(file: url.path, "cannot read the file")
+        }
+        return try parse(type, yaml: text, file: url.path)
+    }
+
+    public static func parse<T: Codable>(_ type: T.Type, yaml: String, file: String = "<string>") throws -> T {
+        let tree: Any?
+        do {
+            tree = try Yams.load(yaml: yaml)
+        } catch {
+            throw ConfigError(file: file, "not valid YAML: \(error)")
+        }
+        guard tree == nil || tree is [String: Any] else {
+            throw ConfigError(file: file, "the top level must be a mapping of keys")
+        }
+        let value: T
+        do {
+            value = try YAMLDecoder().decode(T.self, from: yaml)
+        } catch let DecodingError.typeMismatch(expected, context) {
+            throw ConfigError(file: file, "key \(path(context.codingPath)): expected \(expected) (\(context.debugDescription))")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw ConfigError(file: file, "key \(path(context.codingPath)) has no value")
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw ConfigError(file: file, "missing key \(path(context.codingPath + [key]))")
+        } catch let DecodingError.dataCorrupted(context) {
+            throw ConfigError(file: file, "key \(path(context.codingPath)): \(context.debugDescription)")
+        } catch {
+            throw ConfigError(file: file, "\(error)")
+        }
+        // Every key the file sets must be one the configuration knows.
+        let known = try Yams.load(yaml: YAMLEncoder().encode(value))
+        if let unknown = firstUnknownKey(tree ?? [String: Any](), known: known ?? [String: Any](), prefix: "") {
+            throw ConfigError(file: file, "unknown key \(unknown)")
+        }
+        return value
+    }
+
+    static func path(_ keys: [CodingKey]) -> String {
+        keys.isEmpty ? "(top level)" : keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    static func firstUnknownKey(_ given: Any, known: Any, prefix: String) -> String? {
+        guard let g = given as? [String: Any] else { return nil }
+        // A known mapping that is absent/nil (an optional section) accepts nothing to compare.
+        guard let k = known as? [String: Any] else { return nil }
+        for key in g.keys.sorted() {
+            let full = prefix.isEmpty ? key : prefix + "." + key
+            if g[key] is NSNull { continue }  // `key: null` leaves an optional unset
+            guard let sub = k[key] else { return full }
+            if let found = firstUnknownKey(g[key]!, known: sub, prefix: full) { return found }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+/// Progress lines and a metrics log for a training run, written by rank 0 only.
+public final class ProgressReporter {
+    let isRoot: Bool
+    let totalSteps: Int
+    let metricsFile: FileHandle?
+    var lastTime: Double
+    var lastStep: Int
+    let startTime: Double
+
+    public init(isRoot: Bool, totalSteps: Int, startStep: Int, metricsURL: URL?) {
+        self.isRoot = isRoot
+        self.totalSteps = totalSteps
+        let now = ProgressReporter.now()
+        startTime = now
+        lastTime = now
+        lastStep = startStep
+        if isRoot, let metricsURL {
+            if !FileManager.default.fileExists(atPath: metricsURL.path) {
+                FileManager.default.createFile(atPath: metricsURL.path, contents: nil)
+            }
+            metricsFile = try? FileHandle(forWritingTo: metricsURL)
+            _ = try? metricsFile?.seekToEnd()
+        } else {
+            metricsFile = nil
+        }
+    }
+
+    deinit { try? metricsFile?.close() }
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    /// Prints a message on rank 0.
+    public func say(_ message: String) {
+        guard isRoot else { return }
+        print(message)
+        fflush(stdout)
+    }
+
+    /// One progress line with the given (already rank-averaged) metrics, and a JSON line in
+    /// the metrics log. Returns seconds per step since the previous report.
+    @discardableResult
+    public func report(step: Int, metrics: [String: Float], order: [String]) -> Double {
+        let now = ProgressReporter.now()
+        let secondsPerStep = (now - lastTime) / Double(max(1, step - lastStep))
+        lastTime = now
+        lastStep = step
+        guard isRoot else { return secondsPerStep }
+        let shown = order.compactMap { key in metrics[key].map { "\(key) \(ProgressReporter.format($0))" } }
+        let eta = Double(totalSteps - step) * secondsPerStep
+        print(String(format: "step %d/%d | %@ | %.3f s/step | eta %@", step, totalSteps,
+                     shown.joined(separator: " "), secondsPerStep, ProgressReporter.duration(eta)))
+        fflush(stdout)
+        var record: [String: Double] = metrics.mapValues(Double.init)
+        record["step"] = Double(step)
+        record["seconds_per_step"] = secondsPerStep
+        if let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
+            metricsFile?.write(data + Data("\n".utf8))
+        }
+        return secondsPerStep
+    }
+
+    public var elapsed: Double { ProgressReporter.now() - startTime }
+
+    static func format(_ v: Float) -> String {
+        if v == 0 { return "0" }
+        return abs(v) >= 1e4 || abs(v) < 1e-3 ? String(format: "%.3e", v) : String(format: "%.4f", v)
+    }
+
+    public static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "?" }
+        let s = Int(seconds)
+        return s >= 3600 ? "\(s / 3600)h\(s % 3600 / 60)m" : s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
+    }
+}

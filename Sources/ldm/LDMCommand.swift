@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `ldm`: the latent diffusion trainer's command line. Each stage of the pipeline is a
+/// subcommand; all of them run the same as one process or as ranks under mpirun.
+@main
+struct LDMCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ldm",
+        abstract: "Latent diffusion models on CPUs, data-parallel over MPI ranks.",
+        subcommands: [TrainAutoencoderCommand.self])
+}
