@@ -5,6 +5,7 @@ let package = Package(
     name: "LatentDiffusion",
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Distributed", targets: ["Distributed"]),
     ],
     targets: [
         // System libraries (Debian packages, found through pkg-config).
@@ -17,7 +18,11 @@ let package = Package(
         // Tensor engine: storage, kernels, autograd. Knows nothing about diffusion.
         .target(name: "Tensor", dependencies: ["CBLAS"]),
 
+        // Data-parallel communication: MPI or a single process behind one protocol.
+        .target(name: "Distributed", dependencies: ["Tensor", "CMPI"]),
+
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
         .executableTarget(name: "Benchmarks", dependencies: ["Tensor"], path: "Benchmarks"),
