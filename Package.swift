@@ -23,6 +23,8 @@ let package = Package(
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        // Multi-rank scenarios that DistributedTests launch under `mpirun -np 2`.
+        .executableTarget(name: "MPITestHarness", dependencies: ["Distributed", "Tensor"], path: "Tests/MPITestHarness"),
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
         .executableTarget(name: "Benchmarks", dependencies: ["Tensor"], path: "Benchmarks"),
