@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Data", targets: ["Data"]),
+        .library(name: "Distributed", targets: ["Distributed"]),
     ],
     targets: [
         // System libraries (Debian packages, found through pkg-config).
@@ -18,7 +19,13 @@ let package = Package(
         // Tensor engine: storage, kernels, autograd. Knows nothing about diffusion.
         .target(name: "Tensor", dependencies: ["CBLAS"]),
 
+        // Data-parallel communication: MPI or a single process behind one protocol.
+        .target(name: "Distributed", dependencies: ["Tensor", "CMPI"]),
+
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        // Multi-rank scenarios that DistributedTests launch under `mpirun -np 2`.
+        .executableTarget(name: "MPITestHarness", dependencies: ["Distributed", "Tensor"], path: "Tests/MPITestHarness"),
 
         // Datasets: IDX files, PNG image folders, preprocessing, batching, image grids.
         .target(name: "Data", dependencies: ["Tensor", "CZlib", "CPNG"]),
