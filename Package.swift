@@ -21,7 +21,8 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"], exclude: ["Fixtures"]),
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
-        .executableTarget(name: "Benchmarks", dependencies: ["Tensor"], path: "Benchmarks"),
+        .executableTarget(name: "Benchmarks", dependencies: ["Tensor"], path: "Benchmarks",
+                          exclude: ["pytorch_conv.py"]),
     ],
     swiftLanguageModes: [.v5]
 )
