@@ -5,6 +5,7 @@ let package = Package(
     name: "LatentDiffusion",
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "Checkpoint", targets: ["Checkpoint"]),
     ],
     targets: [
         // System libraries (Debian packages, found through pkg-config).
@@ -18,6 +19,10 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS"]),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+
+        // Checkpoint files: safetensors I/O, atomic writes, content hashes.
+        .target(name: "Checkpoint", dependencies: ["Tensor"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"], exclude: ["Fixtures"]),
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
         .executableTarget(name: "Benchmarks", dependencies: ["Tensor"], path: "Benchmarks"),
