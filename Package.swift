@@ -5,6 +5,7 @@ let package = Package(
     name: "LatentDiffusion",
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
+        .library(name: "NN", targets: ["NN"]),
     ],
     targets: [
         // System libraries (Debian packages, found through pkg-config).
@@ -18,6 +19,10 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS"]),
 
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+
+        // Modules with parameters found by name, layers, optimisers, EMA.
+        .target(name: "NN", dependencies: ["Tensor"]),
+        .testTarget(name: "NNTests", dependencies: ["NN"], exclude: ["Fixtures"]),
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
         .executableTarget(name: "Benchmarks", dependencies: ["Tensor"], path: "Benchmarks"),
