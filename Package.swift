@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "NN", targets: ["NN"]),
+        .library(name: "Data", targets: ["Data"]),
     ],
     targets: [
         // System libraries (Debian packages, found through pkg-config).
@@ -23,6 +24,10 @@ let package = Package(
         // Modules with parameters found by name, layers, optimisers, EMA.
         .target(name: "NN", dependencies: ["Tensor"]),
         .testTarget(name: "NNTests", dependencies: ["NN"], exclude: ["Fixtures"]),
+
+        // Datasets: IDX files, PNG image folders, preprocessing, batching, image grids.
+        .target(name: "Data", dependencies: ["Tensor", "CZlib", "CPNG"]),
+        .testTarget(name: "DataTests", dependencies: ["Data"]),
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
         .executableTarget(name: "Benchmarks", dependencies: ["Tensor"], path: "Benchmarks"),
