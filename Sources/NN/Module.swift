@@ -11,9 +11,9 @@ import Tensor
 /// - `[Module]` / `[Tensor]` → children or parameters named `name.0`, `name.1`, …;
 /// - anything else (ints, floats, closures) is configuration and ignored.
 ///
-/// The key is the property name in snake_case (`convOut` → `conv_out`); `@Key("block_1")`
-/// overrides it. So `encoder.mid.block_1.conv1.weight` is spelled
-/// `encoder` → `mid` → `@Key("block_1") var block1` → `conv1` → `weight`.
+/// The key is the property name in snake_case (`convOut` → `conv_out`); a subclass overrides
+/// `keyOverrides` for names that rule cannot produce. So `encoder.mid.block_1.conv1.weight`
+/// is spelled `encoder` → `mid` → `block1` (with `["block1": "block_1"]`) → `conv1` → `weight`.
 /// A subclass whose children cannot be stored properties (e.g. `Sequential`, whose children
 /// are named "0", "1", …) overrides `namedMembers()` instead.
 ///
@@ -28,6 +28,10 @@ open class Module {
 
     public init() {}
 
+    /// Checkpoint keys for properties whose snake_case name is not the reference's, by Swift
+    /// property name: `override class var keyOverrides: [String: String] { ["block1": "block_1"] }`.
+    open class var keyOverrides: [String: String] { [:] }
+
     /// This module's own members, in declaration order. Override only for containers whose
     /// children are not stored properties.
     open func namedMembers() -> [(String, ModuleMember)] {
@@ -38,20 +42,21 @@ open class Module {
             mirror = m.superclassMirror
         }
         var members: [(String, ModuleMember)] = []
+        let overrides = Self.keyOverrides
         for m in mirrors.reversed() {
             for child in m.children {
-                guard let label = child.label else { continue }
-                Module.classify(child.value, key: checkpointKey(forPropertyName: label), into: &members)
+                guard var label = child.label else { continue }
+                if label.hasPrefix("_") && child.value is Buffer { label.removeFirst() }  // wrapper storage
+                let key = overrides[label] ?? checkpointKey(forPropertyName: label)
+                Module.classify(child.value, key: key, into: &members)
             }
         }
         return members
     }
 
     static func classify(_ value: Any, key: String, into members: inout [(String, ModuleMember)]) {
-        if let keyed = value as? KeyedMember {
-            classify(keyed.memberValue, key: keyed.key, into: &members)
-        } else if let buffer = value as? Buffer {
-            members.append((buffer.key ?? key, .buffer(buffer.wrappedValue)))
+        if let buffer = value as? Buffer {
+            members.append((key, .buffer(buffer.wrappedValue)))
         } else if let tensor = value as? Tensor {
             members.append((key, .parameter(tensor)))
         } else if let module = value as? Module {
