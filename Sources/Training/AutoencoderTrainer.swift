@@ -1,7 +1,6 @@
 import Checkpoint
 import Data
 import Distributed
-import Evaluation
 import Foundation
 import Models
 import NN
@@ -50,10 +49,10 @@ public final class AutoencoderTrainer {
         noiseGenerator = RandomGenerator(seed: config.trainer.seed).derived(1, UInt64(communicator.rank))
 
         dataset = try config.data.trainingSet()
-        learningRate = LearningRateScaling(baseLearningRate: Double(config.model.baseLearningRate),
-                                           worldSize: communicator.size, batchSizePerRank: config.data.batchSize,
-                                           accumulateGradBatches: config.trainer.accumulateGradBatches,
-                                           enabled: config.trainer.scaleLR)
+        learningRate = try LearningRateScaling(baseLearningRate: Double(config.model.baseLearningRate),
+                                               ranks: communicator.size, batchPerRank: config.data.batchSize,
+                                               accumulateGradientBatches: config.trainer.accumulateGradBatches,
+                                               scale: config.trainer.scaleLR)
         autoencoderOptimizer = Adam(parameters: model.module.namedParameters(), lr: learningRate.learningRate, betas: (0.5, 0.9))
         discriminatorOptimizer = Adam(parameters: loss.discriminator.namedParameters(), lr: learningRate.learningRate,
                                       betas: (0.5, 0.9))

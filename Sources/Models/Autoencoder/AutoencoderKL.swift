@@ -7,14 +7,17 @@ public final class AutoencoderKL: Module, FirstStage {
     public let config: AutoencoderConfig
     public let encoder: Encoder
     public let decoder: Decoder
+    /// Dropout's random stream (saved with training state).
+    public let randomSource: RandomSource
     let quantConv: Conv2d
     let postQuantConv: Conv2d
 
     public init(_ config: AutoencoderConfig, generator: inout RandomGenerator) {
         precondition(config.validationErrors().isEmpty, config.validationErrors().joined(separator: "; "))
         self.config = config
-        encoder = Encoder(config, doubleZ: true, generator: &generator)
-        decoder = Decoder(config, generator: &generator)
+        randomSource = RandomSource(seed: generator.next())
+        encoder = Encoder(config, doubleZ: true, randomSource: randomSource, generator: &generator)
+        decoder = Decoder(config, randomSource: randomSource, generator: &generator)
         quantConv = Conv2d(2 * config.zChannels, 2 * config.embedDim, kernelSize: 1, generator: &generator)
         postQuantConv = Conv2d(config.embedDim, config.zChannels, kernelSize: 1, generator: &generator)
     }

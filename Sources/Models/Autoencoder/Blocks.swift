@@ -18,20 +18,24 @@ public final class ResnetBlock: Module {
     let dropout: Dropout
     let conv2: Conv2d
     let ninShortcut: Conv2d?
+    /// Where dropout draws its masks (shared by the whole model).
+    let randomSource: RandomSource
 
-    public init(inChannels: Int, outChannels: Int, dropout p: Float = 0, generator: inout RandomGenerator) {
+    public init(inChannels: Int, outChannels: Int, dropout p: Float = 0, randomSource: RandomSource,
+                generator: inout RandomGenerator) {
         norm1 = normalize(inChannels)
         conv1 = Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1, generator: &generator)
         norm2 = normalize(outChannels)
         dropout = Dropout(p)
+        self.randomSource = randomSource
         conv2 = Conv2d(outChannels, outChannels, kernelSize: 3, padding: 1, generator: &generator)
         ninShortcut = inChannels == outChannels ? nil
             : Conv2d(inChannels, outChannels, kernelSize: 1, generator: &generator)
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var h = conv1(norm1.withSiLU(x))
-        h = conv2(dropout(norm2.withSiLU(h)))
+        var h = conv1(norm1.applyingSiLU(x))
+        h = conv2(dropout(norm2.applyingSiLU(h), generator: &randomSource.generator))
         return (ninShortcut?(x) ?? x) + h
     }
 }
@@ -88,17 +92,19 @@ public final class Upsample: Module {
 }
 
 /// Res, Attn, Res at the lowest resolution.
-public final class MidBlock: Module {
+final class MidBlock: Module {
     let block1: ResnetBlock
     let attn1: AttnBlock
     let block2: ResnetBlock
 
     override class var keyOverrides: [String: String] { ["block1": "block_1", "attn1": "attn_1", "block2": "block_2"] }
 
-    init(channels: Int, dropout: Float, generator: inout RandomGenerator) {
-        block1 = ResnetBlock(inChannels: channels, outChannels: channels, dropout: dropout, generator: &generator)
+    init(channels: Int, dropout: Float, randomSource: RandomSource, generator: inout RandomGenerator) {
+        block1 = ResnetBlock(inChannels: channels, outChannels: channels, dropout: dropout, randomSource: randomSource,
+                             generator: &generator)
         attn1 = AttnBlock(channels: channels, generator: &generator)
-        block2 = ResnetBlock(inChannels: channels, outChannels: channels, dropout: dropout, generator: &generator)
+        block2 = ResnetBlock(inChannels: channels, outChannels: channels, dropout: dropout, randomSource: randomSource,
+                             generator: &generator)
     }
 
     func callAsFunction(_ x: Tensor) -> Tensor { block2(attn1(block1(x))) }

@@ -23,18 +23,20 @@ public final class Decoder: Module {
     let normOut: GroupNorm
     let convOut: Conv2d
 
-    public init(_ config: AutoencoderConfig, generator: inout RandomGenerator) {
+    public init(_ config: AutoencoderConfig, randomSource: RandomSource, generator: inout RandomGenerator) {
         let levels = config.chMult.count
         var blockIn = config.ch * config.chMult[levels - 1]
         var resolution = config.latentResolution
         convIn = Conv2d(config.zChannels, blockIn, kernelSize: 3, padding: 1, generator: &generator)
-        mid = MidBlock(channels: blockIn, dropout: config.dropout, generator: &generator)
+        mid = MidBlock(channels: blockIn, dropout: config.dropout,
+                                          randomSource: randomSource, generator: &generator)
         var built: [DecoderLevel] = []
         for i in stride(from: levels - 1, through: 0, by: -1) {
             let blockOut = config.ch * config.chMult[i]
             var blocks: [ResnetBlock] = [], attns: [AttnBlock] = []
             for _ in 0...config.numResBlocks {
-                blocks.append(ResnetBlock(inChannels: blockIn, outChannels: blockOut, dropout: config.dropout, generator: &generator))
+                blocks.append(ResnetBlock(inChannels: blockIn, outChannels: blockOut, dropout: config.dropout,
+                                          randomSource: randomSource, generator: &generator))
                 blockIn = blockOut
                 if config.attnResolutions.contains(resolution) { attns.append(AttnBlock(channels: blockIn, generator: &generator)) }
             }
@@ -59,6 +61,6 @@ public final class Decoder: Module {
             }
             if let us = level.upsample { h = us(h) }
         }
-        return convOut(normOut.withSiLU(h))
+        return convOut(normOut.applyingSiLU(h))
     }
 }

@@ -22,7 +22,7 @@ public final class Encoder: Module {
     let normOut: GroupNorm
     let convOut: Conv2d
 
-    public init(_ config: AutoencoderConfig, doubleZ: Bool, generator: inout RandomGenerator) {
+    public init(_ config: AutoencoderConfig, doubleZ: Bool, randomSource: RandomSource, generator: inout RandomGenerator) {
         convIn = Conv2d(config.inChannels, config.ch, kernelSize: 3, padding: 1, generator: &generator)
         var levels: [EncoderLevel] = []
         var resolution = config.resolution
@@ -33,7 +33,8 @@ public final class Encoder: Module {
             let blockOut = config.ch * mult
             var blocks: [ResnetBlock] = [], attns: [AttnBlock] = []
             for _ in 0..<config.numResBlocks {
-                blocks.append(ResnetBlock(inChannels: blockIn, outChannels: blockOut, dropout: config.dropout, generator: &generator))
+                blocks.append(ResnetBlock(inChannels: blockIn, outChannels: blockOut, dropout: config.dropout,
+                                          randomSource: randomSource, generator: &generator))
                 blockIn = blockOut
                 if config.attnResolutions.contains(resolution) { attns.append(AttnBlock(channels: blockIn, generator: &generator)) }
             }
@@ -43,7 +44,8 @@ public final class Encoder: Module {
             if !isLast { resolution /= 2 }
         }
         down = levels
-        mid = MidBlock(channels: blockIn, dropout: config.dropout, generator: &generator)
+        mid = MidBlock(channels: blockIn, dropout: config.dropout,
+                                          randomSource: randomSource, generator: &generator)
         normOut = normalize(blockIn)
         convOut = Conv2d(blockIn, doubleZ ? 2 * config.zChannels : config.zChannels, kernelSize: 3, padding: 1,
                          generator: &generator)
@@ -59,6 +61,6 @@ public final class Encoder: Module {
             if let ds = level.downsample { h = ds(h) }
         }
         h = mid(h)
-        return convOut(normOut.withSiLU(h))
+        return convOut(normOut.applyingSiLU(h))
     }
 }

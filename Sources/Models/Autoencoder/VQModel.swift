@@ -7,6 +7,8 @@ public final class VQModel: Module, FirstStage {
     public let config: AutoencoderConfig
     public let encoder: Encoder
     public let decoder: Decoder
+    /// Dropout's random stream (saved with training state).
+    public let randomSource: RandomSource
     public let quantize: VectorQuantizer
     let quantConv: Conv2d
     let postQuantConv: Conv2d
@@ -14,8 +16,9 @@ public final class VQModel: Module, FirstStage {
     public init(_ config: AutoencoderConfig, generator: inout RandomGenerator) {
         precondition(config.validationErrors().isEmpty, config.validationErrors().joined(separator: "; "))
         self.config = config
-        encoder = Encoder(config, doubleZ: false, generator: &generator)
-        decoder = Decoder(config, generator: &generator)
+        randomSource = RandomSource(seed: generator.next())
+        encoder = Encoder(config, doubleZ: false, randomSource: randomSource, generator: &generator)
+        decoder = Decoder(config, randomSource: randomSource, generator: &generator)
         quantize = VectorQuantizer(codes: config.nEmbed, dimension: config.embedDim, generator: &generator)
         quantConv = Conv2d(config.zChannels, config.embedDim, kernelSize: 1, generator: &generator)
         postQuantConv = Conv2d(config.embedDim, config.zChannels, kernelSize: 1, generator: &generator)
