@@ -7,6 +7,7 @@ let package = Package(
         .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "Data", targets: ["Data"]),
         .library(name: "Distributed", targets: ["Distributed"]),
+        .library(name: "Evaluation", targets: ["Evaluation"]),
     ],
     targets: [
         // System libraries (Debian packages, found through pkg-config).
@@ -30,6 +31,11 @@ let package = Package(
         // Datasets: IDX files, PNG image folders, preprocessing, batching, image grids.
         .target(name: "Data", dependencies: ["Tensor", "CZlib", "CPNG"]),
         .testTarget(name: "DataTests", dependencies: ["Data"]),
+
+        // Image quality metrics, rank-aware metric reduction, JSON reports.
+        .target(name: "Evaluation", dependencies: ["Tensor", "Distributed"]),
+        // Fixtures are read through #filePath; the generator is Tests/Fixtures/generate_ssim_fixture.py.
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
         .executableTarget(name: "Benchmarks", dependencies: ["Tensor"], path: "Benchmarks"),
