@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 
 /// Exponential moving average of a model's trainable parameters (LitEma of the LDM
@@ -91,6 +92,14 @@ public final class ExponentialMovingAverage {
         guard problems.isEmpty else { throw StateDictError(problems: problems) }
         for (name, shadow) in shadows { shadow.assign(stateDict[name]!) }
         self.updateCount = updateCount
+    }
+
+    /// The name LitEma gives a parameter's shadow buffer (dots removed, as torch buffer names
+    /// cannot contain them): `model.diffusion_model.out.0.weight` → `modeldiffusion_modelout0weight`.
+    /// The reference checkpoint stores it under `model_ema.` with `model_ema.decay` and
+    /// `model_ema.num_updates` beside it.
+    public static func referenceShadowName(for parameterName: String) -> String {
+        parameterName.replacingOccurrences(of: ".", with: "")
     }
 
     private func parametersByName(_ model: Module) -> [String: Tensor] {

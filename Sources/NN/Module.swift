@@ -30,6 +30,7 @@ open class Module {
 
     /// Checkpoint keys for properties whose snake_case name is not the reference's, by Swift
     /// property name: `override class var keyOverrides: [String: String] { ["block1": "block_1"] }`.
+    /// A subclass of a class that has overrides merges them: `super.keyOverrides.merging(…)`.
     open class var keyOverrides: [String: String] { [:] }
 
     /// This module's own members, in declaration order. Override only for containers whose

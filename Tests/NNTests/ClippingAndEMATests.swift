@@ -48,6 +48,11 @@ final class EMATests: XCTestCase {
         XCTAssertEqual(ExponentialMovingAverage(model: Model(), decay: 0.99, usesUpdateCount: false).decay(afterUpdates: 1), 0.99)
     }
 
+    func testReferenceShadowNames() {
+        XCTAssertEqual(ExponentialMovingAverage.referenceShadowName(for: "model.diffusion_model.out.0.weight"),
+                       "modeldiffusion_modelout0weight")
+    }
+
     func testUpdatesFollowTheRecurrence() {
         let model = Model()
         let ema = ExponentialMovingAverage(model: model, decay: 0.9)
