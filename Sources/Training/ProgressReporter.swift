@@ -18,7 +18,7 @@ public final class ProgressReporter {
         lastStep = startStep
         if isRoot, let metricsURL {
             if !FileManager.default.fileExists(atPath: metricsURL.path) {
-                FileManager.default.createFile(atPath: metricsURL.path, contents: nil)
+                _ = FileManager.default.createFile(atPath: metricsURL.path, contents: nil)
             }
             metricsFile = try? FileHandle(forWritingTo: metricsURL)
             _ = try? metricsFile?.seekToEnd()

@@ -26,7 +26,7 @@ public struct AutoencoderConfig: Codable, Equatable, Sendable {
         case zChannels = "z_channels", embedDim = "embed_dim", nEmbed = "n_embed"
     }
 
-    public init(from decoder: Swift.Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = AutoencoderConfig()
         regularizer = try c.decodeIfPresent(Regularizer.self, forKey: .regularizer) ?? d.regularizer

@@ -5,8 +5,8 @@ import Tensor
 /// decoder.
 public final class AutoencoderKL: Module, FirstStage {
     public let config: AutoencoderConfig
-    public let encoder: Encoder
-    public let decoder: Decoder
+    public let encoder: FirstStageEncoder
+    public let decoder: FirstStageDecoder
     /// Dropout's random stream (saved with training state).
     public let randomSource: RandomSource
     let quantConv: Conv2d
@@ -16,8 +16,8 @@ public final class AutoencoderKL: Module, FirstStage {
         precondition(config.validationErrors().isEmpty, config.validationErrors().joined(separator: "; "))
         self.config = config
         randomSource = RandomSource(seed: generator.next())
-        encoder = Encoder(config, doubleZ: true, randomSource: randomSource, generator: &generator)
-        decoder = Decoder(config, randomSource: randomSource, generator: &generator)
+        encoder = FirstStageEncoder(config, doubleZ: true, randomSource: randomSource, generator: &generator)
+        decoder = FirstStageDecoder(config, randomSource: randomSource, generator: &generator)
         quantConv = Conv2d(2 * config.zChannels, 2 * config.embedDim, kernelSize: 1, generator: &generator)
         postQuantConv = Conv2d(config.embedDim, config.zChannels, kernelSize: 1, generator: &generator)
     }

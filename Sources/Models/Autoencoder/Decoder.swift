@@ -16,7 +16,7 @@ final class DecoderLevel: Module {
 }
 
 /// z [B, z, H/f, W/f] → x̂ [B, out, H, W]. Mirrors the encoder, without skip connections.
-public final class Decoder: Module {
+public final class FirstStageDecoder: Module {
     let convIn: Conv2d
     let mid: MidBlock
     let up: [DecoderLevel]

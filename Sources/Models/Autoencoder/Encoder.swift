@@ -15,7 +15,7 @@ final class EncoderLevel: Module {
 }
 
 /// x [B, in, H, W] → moments [B, 2·z (KL) or z (VQ), H/f, W/f].
-public final class Encoder: Module {
+public final class FirstStageEncoder: Module {
     let convIn: Conv2d
     let down: [EncoderLevel]
     let mid: MidBlock

@@ -5,8 +5,8 @@ import Tensor
 /// post_quant_conv → decoder. The diffusion model works on the pre-quantisation latent.
 public final class VQModel: Module, FirstStage {
     public let config: AutoencoderConfig
-    public let encoder: Encoder
-    public let decoder: Decoder
+    public let encoder: FirstStageEncoder
+    public let decoder: FirstStageDecoder
     /// Dropout's random stream (saved with training state).
     public let randomSource: RandomSource
     public let quantize: VectorQuantizer
@@ -17,8 +17,8 @@ public final class VQModel: Module, FirstStage {
         precondition(config.validationErrors().isEmpty, config.validationErrors().joined(separator: "; "))
         self.config = config
         randomSource = RandomSource(seed: generator.next())
-        encoder = Encoder(config, doubleZ: false, randomSource: randomSource, generator: &generator)
-        decoder = Decoder(config, randomSource: randomSource, generator: &generator)
+        encoder = FirstStageEncoder(config, doubleZ: false, randomSource: randomSource, generator: &generator)
+        decoder = FirstStageDecoder(config, randomSource: randomSource, generator: &generator)
         quantize = VectorQuantizer(codes: config.nEmbed, dimension: config.embedDim, generator: &generator)
         quantConv = Conv2d(config.zChannels, config.embedDim, kernelSize: 1, generator: &generator)
         postQuantConv = Conv2d(config.embedDim, config.zChannels, kernelSize: 1, generator: &generator)

@@ -12,11 +12,10 @@ public final class VectorQuantizer: Module {
     public let beta: Float
 
     public init(codes: Int, dimension: Int, beta: Float = 0.25, generator: inout RandomGenerator) {
-        embedding = Embedding(codes, dimension, generator: &generator)
+        let table = Embedding(codes, dimension, generator: &generator)
         let bound = 1 / Float(codes)
-        withoutGrad {
-            embedding.weight.assign(Tensor.randomUniform([codes, dimension], low: -bound, high: bound, generator: &generator))
-        }
+        table.weight.assign(Tensor.randomUniform([codes, dimension], low: -bound, high: bound, generator: &generator))
+        embedding = table
         self.beta = beta
     }
 

@@ -29,7 +29,7 @@ public struct AutoencoderLossConfig: Codable, Equatable, Sendable {
         case discNumLayers = "disc_num_layers", discBaseChannels = "disc_ndf", logvarInit = "logvar_init"
     }
 
-    public init(from decoder: Swift.Decoder) throws {
+    public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = AutoencoderLossConfig()
         discStart = try c.decodeIfPresent(Int.self, forKey: .discStart) ?? d.discStart

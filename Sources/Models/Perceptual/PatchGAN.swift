@@ -24,8 +24,8 @@ public final class PatchDiscriminator: Module {
         func norm(_ channels: Int) -> BatchNorm2d {
             let bn = BatchNorm2d(channels)
             withoutGrad {
-                bn.weight!.assign(Tensor.randomNormal([channels], mean: 1, std: 0.02, generator: &generator))
-                bn.bias!.assign(Tensor(zeros: [channels]))
+                bn.weight.assign(Tensor.randomNormal([channels], mean: 1, std: 0.02, generator: &generator))
+                bn.bias.assign(Tensor(zeros: [channels]))
             }
             return bn
         }

@@ -1,0 +1,66 @@
+import Foundation
+import XCTest
+@testable import Training
+import Models
+
+final class ConfigLoaderTests: XCTestCase {
+    func testShippedConfigsParseAndValidate() throws {
+        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Configs")
+        for name in ["autoencoder_kl_f4_fashion_mnist.yaml", "autoencoder_vq_f4_fashion_mnist.yaml"] {
+            let config = try ConfigLoader.load(AutoencoderTrainingConfig.self, from: configs.appendingPathComponent(name))
+            XCTAssertEqual(config.validationErrors(), [], name)
+            XCTAssertEqual(config.model.autoencoder.downsamplingFactor, 4, name)
+        }
+    }
+
+    func testDefaultsFillMissingKeys() throws {
+        let config = try ConfigLoader.parse(AutoencoderTrainingConfig.self, yaml: "model:\n  autoencoder:\n    ch: 64\n")
+        XCTAssertEqual(config.model.autoencoder.ch, 64)
+        XCTAssertEqual(config.model.autoencoder.chMult, [1, 2, 4])
+        XCTAssertEqual(config.model.loss.klWeight, 1e-6)
+        XCTAssertEqual(config.data.dataset, .fashionMNIST)
+        XCTAssertEqual(config.trainer.accumulateGradBatches, 1)
+    }
+
+    func testUnknownKeyIsNamed() {
+        XCTAssertThrowsError(try ConfigLoader.parse(AutoencoderTrainingConfig.self,
+                                                    yaml: "model:\n  autoencoder:\n    ch_mlt: [1, 2]\n", file: "x.yaml")) { error in
+            XCTAssertTrue("\(error)".contains("model.autoencoder.ch_mlt"), "\(error)")
+            XCTAssertTrue("\(error)".contains("x.yaml"), "\(error)")
+        }
+    }
+
+    func testTypeMismatchNamesTheKey() {
+        XCTAssertThrowsError(try ConfigLoader.parse(AutoencoderTrainingConfig.self, yaml: "trainer:\n  max_steps: many\n")) { error in
+            XCTAssertTrue("\(error)".contains("trainer.max_steps"), "\(error)")
+        }
+        XCTAssertThrowsError(try ConfigLoader.parse(AutoencoderTrainingConfig.self, yaml: "- just\n- a list\n")) { error in
+            XCTAssertTrue("\(error)".contains("mapping"), "\(error)")
+        }
+        XCTAssertThrowsError(try ConfigLoader.parse(AutoencoderTrainingConfig.self, yaml: "model: {autoencoder: [unclosed\n")) { error in
+            XCTAssertTrue("\(error)".contains("YAML"), "\(error)")
+        }
+    }
+
+    func testInconsistentConfigsAreRefusedWithReasons() throws {
+        var config = AutoencoderTrainingConfig()
+        config.model.autoencoder.resolution = 36
+        config.data.resolution = 36
+        config.model.autoencoder.chMult = [1, 2, 4, 4]  // f = 8 does not divide 36
+        XCTAssertTrue(config.validationErrors().contains { $0.contains("not divisible by the downsampling factor f = 8") },
+                      "\(config.validationErrors())")
+        config = AutoencoderTrainingConfig()
+        config.data.channels = 3
+        XCTAssertTrue(config.validationErrors().contains { $0.contains("data.channels 3 differs from model.autoencoder.in_channels 1") })
+        config = AutoencoderTrainingConfig()
+        config.model.autoencoder.ch = 48
+        XCTAssertTrue(config.validationErrors().contains { $0.contains("multiple of 32") })
+    }
+
+    func testFashionMNISTWithThreeChannelsIsAClearError() throws {
+        var data = DataConfig()
+        data.channels = 3
+        XCTAssertThrowsError(try data.trainingSet()) { XCTAssertTrue("\($0)".contains("data.channels must be 1"), "\($0)") }
+    }
+}
