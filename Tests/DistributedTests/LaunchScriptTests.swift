@@ -49,6 +49,23 @@ extension MPILaunchTests {
         XCTAssertTrue(outcome.stderr.contains("rank 1: loss at step 3 is nan"), outcome.stderr)
     }
 
+    func testMultinodeScriptTakesRanksFromTheHostfile() throws {
+        // "localhost" is launched without ssh, so a one-line hostfile exercises the script here.
+        let hostfile = FileManager.default.temporaryDirectory.appendingPathComponent("hostfile-\(UUID().uuidString)")
+        try "# test hosts\nlocalhost slots=2  # both ranks here\n\n".write(to: hostfile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: hostfile) }
+        let script = trainScript().deletingLastPathComponent().appendingPathComponent("train-multinode.sh")
+        _ = try mpirunURL()
+        let outcome = try run(script, ["-f", hostfile.path, "--", "launch-env", "a b"],
+                              environment: ["LDM_BINARY": try harnessURL().path])
+        XCTAssertEqual(outcome.status, 0, outcome.stderr)
+        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / 2)
+        for rank in 0..<2 {
+            XCTAssertTrue(outcome.stdout.contains("rank \(rank)/2 MPICommunicator LDM_NUM_THREADS=\(threads)"), outcome.stdout)
+        }
+        XCTAssertTrue(outcome.stdout.contains("args=<a b>"), outcome.stdout)
+    }
+
     func testTrainScriptRejectsBadUsage() throws {
         let missing = try launch(["-n", "2"])
         XCTAssertEqual(missing.status, 2)
