@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by Launch/train.sh and Launch/train-multinode.sh (sourced, not run).
 # Resolves the binary, counts cores, and builds the mpirun options every launch needs.
 
@@ -11,9 +12,15 @@ die() {
   exit 2
 }
 
+# Prints the calling script's header comment (after the #! line, up to the first line that
+# is not a comment): each script documents its usage once, there.
+usage() {
+  awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"
+}
+
 # require_count NAME VALUE: VALUE must be a whole number ≥ 1.
 require_count() {
-  [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge 1 ] || die "$1 must be a whole number ≥ 1, got '$2'"
+  if ! [[ "$2" =~ ^[0-9]+$ ]] || [ "$2" -lt 1 ]; then die "$1 must be a whole number ≥ 1, got '$2'"; fi
 }
 
 # Cores this process may use (nproc honours CPU affinity and cgroup cpusets).

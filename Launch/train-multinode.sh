@@ -24,9 +24,9 @@
 # run from a shared filesystem (NFS, Lustre, ...) mounted at the same path everywhere: all
 # ranks read the data, and a resumed job must find the checkpoints every rank wrote.
 set -euo pipefail
+# shellcheck source=Launch/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-usage() { sed -n '2,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 hostfile=""
 ranks=""

@@ -19,9 +19,9 @@
 #   OPENBLAS_CORETYPE  passed on to every rank when set.
 # Everything after `--` is passed to the binary unchanged.
 set -euo pipefail
+# shellcheck source=Launch/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-usage() { sed -n '2,21s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 ranks=1
 threads=""
