@@ -33,18 +33,25 @@ enum Conv2dKernels {
     /// Runs `body(images, parallelInside)` over all images: contiguous image ranges on separate
     /// cores with single-threaded BLAS when there are several images, else one call that may
     /// use BLAS threads and parallel im2col itself.
-    static func forEachImageChunk(_ batch: Int, _ body: (Range<Int>, _ chunk: Int, _ parallelInside: Bool) -> Void) -> Int {
-        let chunks = min(Parallel.threadCount, batch)
+    static func forEachImageChunk(_ batch: Int, _ body: (Range<Int>, _ chunk: Int, _ parallelInside: Bool) -> Void) {
+        let chunks = chunkCount(batch)
         if chunks <= 1 {
             body(0..<batch, 0, true)
-            return 1
+            return
         }
         BLAS.singleThreaded {
             Parallel.forEach(chunks) { c in
                 body(batch * c / chunks ..< batch * (c + 1) / chunks, c, false)
             }
         }
-        return chunks
+    }
+
+    /// Cores that get whole images. A small batch that does not split evenly (3 images on 2
+    /// cores) would leave a core idle for a whole image, so it runs image by image on all cores.
+    static func chunkCount(_ batch: Int) -> Int {
+        let threads = max(Parallel.threadCount, 1)
+        if batch < threads || (batch % threads != 0 && batch < 4 * threads) { return 1 }
+        return min(threads, batch)
     }
 
     static func im2col(_ geo: ConvGeometry, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, parallel: Bool) {
@@ -59,7 +66,7 @@ enum Conv2dKernels {
                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
         let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels
         let inStride = geo.inChannels * geo.inPixels, outStride = cout * p
-        _ = forEachImageChunk(geo.batch) { images, _, parallelInside in
+        forEachImageChunk(geo.batch) { images, _, parallelInside in
             let scratch = geo.isPointwise ? nil : TensorStorage(count: k * p, zeroed: false)
             for n in images {
                 let y = output + n * outStride
@@ -85,13 +92,15 @@ enum Conv2dKernels {
                          needInput: Bool, needWeight: Bool, needBias: Bool) -> Gradients {
         let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels
         let inStride = geo.inChannels * geo.inPixels, outStride = cout * p
-        let chunkCount = min(max(Parallel.threadCount, 1), max(geo.batch, 1))
+        let chunks = chunkCount(geo.batch)
         let gx = needInput ? Tensor(uninitialized: x.shape) : nil
         // One weight/bias accumulator per chunk, summed afterwards: no sharing between cores.
-        let weightPartials = needWeight ? (0..<chunkCount).map { _ in TensorStorage(count: cout * k, zeroed: true) } : []
-        let biasPartials = needBias ? (0..<chunkCount).map { _ in TensorStorage(count: cout, zeroed: true) } : []
+        // The first image of a chunk overwrites its weight accumulator, so only an empty batch
+        // needs zeros.
+        let weightPartials = needWeight ? (0..<chunks).map { _ in TensorStorage(count: cout * k, zeroed: geo.batch == 0) } : []
+        let biasPartials = needBias ? (0..<chunks).map { _ in TensorStorage(count: cout, zeroed: true) } : []
         let xp = x.pointer, wp = weight.pointer, gp = g.pointer
-        let used = forEachImageChunk(geo.batch) { images, chunk, parallelInside in
+        forEachImageChunk(geo.batch) { images, chunk, parallelInside in
             let scratch = geo.isPointwise || !(needInput || needWeight) ? nil : TensorStorage(count: k * p, zeroed: false)
             for n in images {
                 let dy = gp + n * outStride
@@ -109,7 +118,8 @@ enum Conv2dKernels {
                         columns = UnsafePointer(xp + n * inStride)
                     }
                     BLAS.sgemm(transposeA: false, transposeB: true, m: cout, n: k, k: p,
-                               a: dy, lda: p, b: columns, ldb: p, beta: 1, c: weightPartials[chunk].pointer, ldc: k)
+                               a: dy, lda: p, b: columns, ldb: p, beta: n == images.lowerBound ? 0 : 1,
+                               c: weightPartials[chunk].pointer, ldc: k)
                 }
                 if let gx {
                     // dcols[K, P] = Wᵀ[K, Cout] · dY[Cout, P], then scattered back onto pixels.
@@ -134,12 +144,12 @@ enum Conv2dKernels {
         }
         var result = Gradients()
         result.input = gx
-        if needWeight { result.weight = sumPartials(weightPartials.prefix(used), shape: weight.shape) }
-        if needBias { result.bias = sumPartials(biasPartials.prefix(used), shape: [cout]) }
+        if needWeight { result.weight = sumPartials(weightPartials, shape: weight.shape) }
+        if needBias { result.bias = sumPartials(biasPartials, shape: [cout]) }
         return result
     }
 
-    static func sumPartials(_ partials: ArraySlice<TensorStorage>, shape: [Int]) -> Tensor {
+    static func sumPartials(_ partials: [TensorStorage], shape: [Int]) -> Tensor {
         let out = Tensor(shape: shape, storage: partials.first!)
         for extra in partials.dropFirst() {
             let o = out.pointer, e = extra.pointer

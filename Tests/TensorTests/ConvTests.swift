@@ -60,6 +60,8 @@ final class ConvTests: XCTestCase {
         Case(n: 2, cin: 2, h: 6, w: 7, cout: 3, kh: 2, kw: 3, stride: 3, padding: Padding2D(top: 1, bottom: 2, left: 0, right: 2)),
         Case(n: 1, cin: 2, h: 4, w: 4, cout: 3, kh: 5, kw: 5, stride: 1, padding: Padding2D(2), bias: false),
         Case(n: 5, cin: 3, h: 3, w: 10, cout: 4, kh: 3, kw: 1, stride: 1, padding: Padding2D(top: 1, bottom: 1, left: 0, right: 0)),
+        // Nine images split unevenly across cores (4 + 5), each core accumulating its own dW.
+        Case(n: 9, cin: 2, h: 5, w: 4, cout: 3, kh: 3, kw: 3, stride: 1, padding: Padding2D(1)),
         // Kernel wider than the unpadded image: some taps never land inside.
         Case(n: 2, cin: 1, h: 2, w: 2, cout: 2, kh: 3, kw: 3, stride: 1, padding: Padding2D(1)),
     ]
@@ -84,9 +86,9 @@ final class ConvTests: XCTestCase {
     /// More images than cores and a single image take different threading paths; both must
     /// give the same numbers.
     func testSingleImageAndBatchedPathsAgree() {
-        let x = randn([5, 3, 6, 6], seed: 1), w = randn([4, 3, 3, 3], seed: 2), b = randn([4], seed: 3)
+        let x = randn([9, 3, 6, 6], seed: 1), w = randn([4, 3, 3, 3], seed: 2), b = randn([4], seed: 3)
         let batched = x.conv2d(weight: w, bias: b, padding: Padding2D(1))
-        for i in 0..<5 {
+        for i in 0..<9 {
             let single = x.slice(alongAxis: 0, i..<(i + 1)).conv2d(weight: w, bias: b, padding: Padding2D(1))
             assertClose(single, batched.slice(alongAxis: 0, i..<(i + 1)), atol: 1e-5)
         }
