@@ -205,10 +205,21 @@ func scenarioWorldSize() throws {
     print("world size \(comm.size), rank \(comm.rank), communicator \(type(of: comm))")
 }
 
+/// What a launcher gave this rank: the world, the thread settings as the kernels see them,
+/// and the arguments after the scenario name (for Launch/ script tests).
+func scenarioLaunchEnvironment() throws {
+    let env = ProcessInfo.processInfo.environment
+    let arguments = CommandLine.arguments.dropFirst(2).map { "<\($0)>" }.joined(separator: " ")
+    print("rank \(comm.rank)/\(comm.size) \(type(of: comm)) LDM_NUM_THREADS=\(env["LDM_NUM_THREADS"] ?? "unset") "
+        + "OPENBLAS_NUM_THREADS=\(env["OPENBLAS_NUM_THREADS"] ?? "unset") OPENBLAS_CORETYPE=\(env["OPENBLAS_CORETYPE"] ?? "unset") "
+        + "parallel=\(Parallel.threadCount) blas=\(BLAS.threadCount) args=\(arguments)")
+}
+
 let scenarios: [String: () throws -> Void] = [
     "allreduce": scenarioAllreduce, "broadcast": scenarioBroadcast, "allgather": scenarioAllgather,
     "gradsync": scenarioGradientSync, "shape-mismatch": scenarioShapeMismatch,
     "fail-rank-1": scenarioFailRank1, "world-size": scenarioWorldSize,
+    "launch-env": scenarioLaunchEnvironment,
 ]
 guard let run = scenarios[scenario] else {
     FileHandle.standardError.write(Data("usage: MPITestHarness <\(scenarios.keys.sorted().joined(separator: "|"))>\n".utf8))
