@@ -94,6 +94,23 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// Weight and bias gradients sum over images; the grouping is fixed by the shapes, so
+    /// one core and two cores must give bit-identical results.
+    func testResultsDoNotDependOnThreadCount() {
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        for n in [1, 3, 8, 9] {
+            func run(threads: Int) -> [[Float]] {
+                Parallel.threadCount = threads
+                let x = randn([n, 3, 6, 5], seed: 1), w = randn([4, 3, 3, 3], seed: 2), b = randn([4], seed: 3)
+                for t in [x, w, b] { t.requiresGrad = true }
+                let y = x.conv2d(weight: w, bias: b, stride: 1, padding: Padding2D(1))
+                return [y.scalars] + gradients(of: y, wrt: [x, w, b], seed: randn(y.shape, seed: 4)).map { $0!.scalars }
+            }
+            XCTAssertEqual(run(threads: 1), run(threads: 2), "batch \(n)")
+        }
+    }
+
     func testGradientsMatchFiniteDifferences() {
         let configs: [(Int, Int, Padding2D, Bool)] = [  // kernel, stride, padding, bias
             (3, 1, Padding2D(1), true),
