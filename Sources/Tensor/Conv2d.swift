@@ -67,35 +67,51 @@ enum Conv2dKernels {
         return g
     }
 
-    static func im2col(_ geo: ConvGeometry, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, parallel: Bool) {
+    static func im2col(_ geo: ConvGeometry, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>,
+                       rows: Range<Int>, parallel: Bool) {
         if parallel {
-            Parallel.forRange(geo.inChannels, grain: 1) { geo.im2col(image: image, columns: columns, channels: $0) }
+            Parallel.forRange(geo.inChannels, grain: 1) { geo.im2col(image: image, columns: columns, channels: $0, rows: rows) }
         } else {
-            geo.im2col(image: image, columns: columns, channels: 0..<geo.inChannels)
+            geo.im2col(image: image, columns: columns, channels: 0..<geo.inChannels, rows: rows)
+        }
+    }
+
+    static func col2im(_ geo: ConvGeometry, columns: UnsafePointer<Float>, image: UnsafeMutablePointer<Float>,
+                       rows: Range<Int>, parallel: Bool) {
+        if parallel {
+            Parallel.forRange(geo.inChannels, grain: 1) { geo.col2im(columns: columns, image: image, channels: $0, rows: rows) }
+        } else {
+            geo.col2im(columns: columns, image: image, channels: 0..<geo.inChannels, rows: rows)
         }
     }
 
     static func forward(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
-        let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels
+        let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels, ow = geo.outWidth
         let inStride = geo.inChannels * geo.inPixels, outStride = cout * p
+        let blocks = geo.rowBlocks
         // Each image is its own group: forward has nothing to accumulate across images.
         forEachGroupRange(batch: geo.batch, groups: geo.batch) { images, parallelInside in
-            let scratch = geo.isPointwise ? nil : TensorStorage(count: k * p, zeroed: false)
+            let scratch = geo.isPointwise ? nil : TensorStorage(count: k * geo.rowsPerBlock * ow, zeroed: false)
             for n in images {
-                let y = output + n * outStride
+                let y = output + n * outStride, image = input + n * inStride
                 if let bias {
                     for co in 0..<cout { (y + co * p).update(repeating: bias[co], count: p) }
                 }
-                let columns: UnsafePointer<Float>
-                if let scratch {
-                    im2col(geo, image: input + n * inStride, columns: scratch.pointer, parallel: parallelInside)
-                    columns = UnsafePointer(scratch.pointer)
-                } else {
-                    columns = input + n * inStride
+                let beta: Float = bias == nil ? 0 : 1
+                guard let scratch else {
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: cout, n: p, k: k,
+                               a: weight, lda: k, b: image, ldb: p, beta: beta, c: y, ldc: p)
+                    continue
                 }
-                BLAS.sgemm(transposeA: false, transposeB: false, m: cout, n: p, k: k,
-                           a: weight, lda: k, b: columns, ldb: p, beta: bias == nil ? 0 : 1, c: y, ldc: p)
+                for rows in blocks {
+                    // Y[:, band] = W · cols(band)
+                    let width = rows.count * ow
+                    im2col(geo, image: image, columns: scratch.pointer, rows: rows, parallel: parallelInside)
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: cout, n: width, k: k,
+                               a: weight, lda: k, b: scratch.pointer, ldb: width,
+                               beta: beta, c: y + rows.lowerBound * ow, ldc: p)
+                }
             }
         }
     }
@@ -104,8 +120,9 @@ enum Conv2dKernels {
 
     static func backward(_ geo: ConvGeometry, input x: Tensor, weight: Tensor, gradOutput g: Tensor,
                          needInput: Bool, needWeight: Bool, needBias: Bool) -> Gradients {
-        let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels
+        let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels, ow = geo.outWidth
         let inStride = geo.inChannels * geo.inPixels, outStride = cout * p
+        let blocks = geo.rowBlocks
         let groups = accumulationGroups(batch: geo.batch, weightCount: cout * k)
         let gx = needInput ? Tensor(uninitialized: x.shape) : nil
         // One weight/bias partial per group; the first image of a group overwrites its partial,
@@ -114,45 +131,46 @@ enum Conv2dKernels {
         let biasPartials = needBias ? (0..<max(groups, 1)).map { _ in TensorStorage(count: cout, zeroed: true) } : []
         let xp = x.pointer, wp = weight.pointer, gp = g.pointer
         forEachGroupRange(batch: geo.batch, groups: groups) { groupRange, parallelInside in
-            let scratch = geo.isPointwise || !(needInput || needWeight) ? nil : TensorStorage(count: k * p, zeroed: false)
+            let scratch = geo.isPointwise || !(needInput || needWeight)
+                ? nil : TensorStorage(count: k * geo.rowsPerBlock * ow, zeroed: false)
             for group in groupRange {
                 let images = images(ofGroup: group, batch: geo.batch, groups: groups)
                 for n in images {
-                    let dy = gp + n * outStride
+                    let dy = gp + n * outStride, image = xp + n * inStride
                     if needBias {
                         let db = biasPartials[group].pointer
                         for co in 0..<cout { db[co] += sumOf(dy + co * p, count: p) }
                     }
-                    if needWeight {
-                        // dW[Cout, K] += dY[Cout, P] · colsᵀ[P, K]
-                        let columns: UnsafePointer<Float>
-                        if let scratch {
-                            im2col(geo, image: xp + n * inStride, columns: scratch.pointer, parallel: parallelInside)
-                            columns = UnsafePointer(scratch.pointer)
-                        } else {
-                            columns = UnsafePointer(xp + n * inStride)
+                    let dx = gx.map { $0.pointer + n * inStride }
+                    guard let scratch else {
+                        // Pointwise: the image itself is the column matrix.
+                        if needWeight {
+                            BLAS.sgemm(transposeA: false, transposeB: true, m: cout, n: k, k: p,
+                                       a: dy, lda: p, b: image, ldb: p, beta: n == images.lowerBound ? 0 : 1,
+                                       c: weightPartials[group].pointer, ldc: k)
                         }
-                        BLAS.sgemm(transposeA: false, transposeB: true, m: cout, n: k, k: p,
-                                   a: dy, lda: p, b: columns, ldb: p, beta: n == images.lowerBound ? 0 : 1,
-                                   c: weightPartials[group].pointer, ldc: k)
-                    }
-                    if let gx {
-                        // dcols[K, P] = Wᵀ[K, Cout] · dY[Cout, P], then scattered back onto pixels.
-                        let dx = gx.pointer + n * inStride
-                        if let scratch {
-                            BLAS.sgemm(transposeA: true, transposeB: false, m: k, n: p, k: cout,
-                                       a: wp, lda: k, b: dy, ldb: p, c: scratch.pointer, ldc: p)
-                            dx.update(repeating: 0, count: inStride)
-                            if parallelInside {
-                                Parallel.forRange(geo.inChannels, grain: 1) {
-                                    geo.col2im(columns: scratch.pointer, image: dx, channels: $0)
-                                }
-                            } else {
-                                geo.col2im(columns: scratch.pointer, image: dx, channels: 0..<geo.inChannels)
-                            }
-                        } else {
+                        if let dx {
                             BLAS.sgemm(transposeA: true, transposeB: false, m: k, n: p, k: cout,
                                        a: wp, lda: k, b: dy, ldb: p, c: dx, ldc: p)
+                        }
+                        continue
+                    }
+                    dx?.update(repeating: 0, count: inStride)
+                    for rows in blocks {
+                        let width = rows.count * ow, dyBand = dy + rows.lowerBound * ow
+                        if needWeight {
+                            // dW[Cout, K] += dY[:, band] · cols(band)ᵀ
+                            im2col(geo, image: image, columns: scratch.pointer, rows: rows, parallel: parallelInside)
+                            let first = n == images.lowerBound && rows.lowerBound == 0
+                            BLAS.sgemm(transposeA: false, transposeB: true, m: cout, n: k, k: width,
+                                       a: dyBand, lda: p, b: scratch.pointer, ldb: width, beta: first ? 0 : 1,
+                                       c: weightPartials[group].pointer, ldc: k)
+                        }
+                        if let dx {
+                            // dcols(band) = Wᵀ · dY[:, band], then scattered back onto pixels.
+                            BLAS.sgemm(transposeA: true, transposeB: false, m: k, n: width, k: cout,
+                                       a: wp, lda: k, b: dyBand, ldb: p, c: scratch.pointer, ldc: width)
+                            col2im(geo, columns: scratch.pointer, image: dx, rows: rows, parallel: parallelInside)
                         }
                     }
                 }

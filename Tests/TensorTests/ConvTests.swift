@@ -83,6 +83,19 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// Large images are processed in bands of output rows; force tiny bands (including a
+    /// ragged last one) and check every case still matches.
+    func testRowBandsMatchWholeImages() {
+        let saved = ConvGeometry.maxColumnFloats
+        defer { ConvGeometry.maxColumnFloats = saved }
+        ConvGeometry.maxColumnFloats = 1
+        XCTAssertEqual(ConvGeometry(input: [1, 2, 7, 5], weight: [3, 2, 3, 3], stride: 1, padding: Padding2D(1)).rowBlocks.count, 7)
+        ConvGeometry.maxColumnFloats = 2 * 18 * 5  // two rows of 2·3·3 taps × 5 columns: bands 2, 2, 2, 1
+        XCTAssertEqual(ConvGeometry(input: [1, 2, 7, 5], weight: [3, 2, 3, 3], stride: 1, padding: Padding2D(1)).rowBlocks,
+                       [0..<2, 2..<4, 4..<6, 6..<7])
+        testForwardAndBackwardMatchDirectLoops()
+    }
+
     /// More images than cores and a single image take different threading paths; both must
     /// give the same numbers.
     func testSingleImageAndBatchedPathsAgree() {
