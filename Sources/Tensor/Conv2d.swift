@@ -30,58 +30,88 @@ extension Tensor {
 }
 
 enum Conv2dKernels {
-    /// Runs `body(images, parallelInside)` over all images: contiguous image ranges on separate
-    /// cores with single-threaded BLAS when there are several images, else one call that may
-    /// use BLAS threads and parallel im2col itself.
-    static func forEachImageChunk(_ batch: Int, _ body: (Range<Int>, _ chunk: Int, _ parallelInside: Bool) -> Void) {
-        let chunks = chunkCount(batch)
-        if chunks <= 1 {
-            body(0..<batch, 0, true)
+    /// Runs `body(groups, parallelInside)` so that every group in `0..<groups` is handled once,
+    /// where group g owns images `images(ofGroup: g)`. With several cores, contiguous group
+    /// ranges go to separate cores running single-threaded BLAS; when that would leave a core
+    /// idle for long (3 images on 2 cores), everything runs in one call that uses all cores
+    /// inside (threaded BLAS, parallel im2col).
+    static func forEachGroupRange(batch: Int, groups: Int, _ body: (Range<Int>, _ parallelInside: Bool) -> Void) {
+        let threads = min(max(Parallel.threadCount, 1), groups)
+        var busiest = 0  // images on the most loaded core
+        for c in 0..<max(threads, 1) where threads > 1 {
+            let g0 = groups * c / threads, g1 = groups * (c + 1) / threads
+            busiest = max(busiest, batch * g1 / groups - batch * g0 / groups)
+        }
+        if threads <= 1 || Double(busiest * threads) > 1.15 * Double(batch) {
+            body(0..<groups, true)
             return
         }
         BLAS.singleThreaded {
-            Parallel.forEach(chunks) { c in
-                body(batch * c / chunks ..< batch * (c + 1) / chunks, c, false)
-            }
+            Parallel.forEach(threads) { c in body(groups * c / threads ..< groups * (c + 1) / threads, false) }
         }
     }
 
-    /// Cores that get whole images. A small batch that does not split evenly (3 images on 2
-    /// cores) would leave a core idle for a whole image, so it runs image by image on all cores.
-    static func chunkCount(_ batch: Int) -> Int {
-        let threads = max(Parallel.threadCount, 1)
-        if batch < threads || (batch % threads != 0 && batch < 4 * threads) { return 1 }
-        return min(threads, batch)
+    @inline(__always)
+    static func images(ofGroup g: Int, batch: Int, groups: Int) -> Range<Int> {
+        batch * g / groups ..< batch * (g + 1) / groups
     }
 
-    static func im2col(_ geo: ConvGeometry, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, parallel: Bool) {
+    /// Image groups whose weight/bias gradients are accumulated separately and then added in
+    /// group order. It depends only on the shapes, never on the core count, so gradients are
+    /// bit-identical however many threads run. A power of two (splits evenly over 2ⁿ cores),
+    /// capped so the partial sums stay within about 16 MiB unless that would serialise.
+    static func accumulationGroups(batch: Int, weightCount: Int) -> Int {
+        let cap = max(2, (4 << 20) / max(weightCount, 1))
+        var g = 1
+        while g * 2 <= min(batch, cap) { g *= 2 }
+        return g
+    }
+
+    static func im2col(_ geo: ConvGeometry, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>,
+                       rows: Range<Int>, parallel: Bool) {
         if parallel {
-            Parallel.forRange(geo.inChannels, grain: 1) { geo.im2col(image: image, columns: columns, channels: $0) }
+            Parallel.forRange(geo.inChannels, grain: 1) { geo.im2col(image: image, columns: columns, channels: $0, rows: rows) }
         } else {
-            geo.im2col(image: image, columns: columns, channels: 0..<geo.inChannels)
+            geo.im2col(image: image, columns: columns, channels: 0..<geo.inChannels, rows: rows)
+        }
+    }
+
+    static func col2im(_ geo: ConvGeometry, columns: UnsafePointer<Float>, image: UnsafeMutablePointer<Float>,
+                       rows: Range<Int>, parallel: Bool) {
+        if parallel {
+            Parallel.forRange(geo.inChannels, grain: 1) { geo.col2im(columns: columns, image: image, channels: $0, rows: rows) }
+        } else {
+            geo.col2im(columns: columns, image: image, channels: 0..<geo.inChannels, rows: rows)
         }
     }
 
     static func forward(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
-        let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels
+        let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels, ow = geo.outWidth
         let inStride = geo.inChannels * geo.inPixels, outStride = cout * p
-        forEachImageChunk(geo.batch) { images, _, parallelInside in
-            let scratch = geo.isPointwise ? nil : TensorStorage(count: k * p, zeroed: false)
+        let blocks = geo.rowBlocks
+        // Each image is its own group: forward has nothing to accumulate across images.
+        forEachGroupRange(batch: geo.batch, groups: geo.batch) { images, parallelInside in
+            let scratch = geo.isPointwise ? nil : TensorStorage(count: k * geo.rowsPerBlock * ow, zeroed: false)
             for n in images {
-                let y = output + n * outStride
+                let y = output + n * outStride, image = input + n * inStride
                 if let bias {
                     for co in 0..<cout { (y + co * p).update(repeating: bias[co], count: p) }
                 }
-                let columns: UnsafePointer<Float>
-                if let scratch {
-                    im2col(geo, image: input + n * inStride, columns: scratch.pointer, parallel: parallelInside)
-                    columns = UnsafePointer(scratch.pointer)
-                } else {
-                    columns = input + n * inStride
+                let beta: Float = bias == nil ? 0 : 1
+                guard let scratch else {
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: cout, n: p, k: k,
+                               a: weight, lda: k, b: image, ldb: p, beta: beta, c: y, ldc: p)
+                    continue
                 }
-                BLAS.sgemm(transposeA: false, transposeB: false, m: cout, n: p, k: k,
-                           a: weight, lda: k, b: columns, ldb: p, beta: bias == nil ? 0 : 1, c: y, ldc: p)
+                for rows in blocks {
+                    // Y[:, band] = W · cols(band)
+                    let width = rows.count * ow
+                    im2col(geo, image: image, columns: scratch.pointer, rows: rows, parallel: parallelInside)
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: cout, n: width, k: k,
+                               a: weight, lda: k, b: scratch.pointer, ldb: width,
+                               beta: beta, c: y + rows.lowerBound * ow, ldc: p)
+                }
             }
         }
     }
@@ -90,54 +120,58 @@ enum Conv2dKernels {
 
     static func backward(_ geo: ConvGeometry, input x: Tensor, weight: Tensor, gradOutput g: Tensor,
                          needInput: Bool, needWeight: Bool, needBias: Bool) -> Gradients {
-        let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels
+        let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels, ow = geo.outWidth
         let inStride = geo.inChannels * geo.inPixels, outStride = cout * p
-        let chunks = chunkCount(geo.batch)
+        let blocks = geo.rowBlocks
+        let groups = accumulationGroups(batch: geo.batch, weightCount: cout * k)
         let gx = needInput ? Tensor(uninitialized: x.shape) : nil
-        // One weight/bias accumulator per chunk, summed afterwards: no sharing between cores.
-        // The first image of a chunk overwrites its weight accumulator, so only an empty batch
-        // needs zeros.
-        let weightPartials = needWeight ? (0..<chunks).map { _ in TensorStorage(count: cout * k, zeroed: geo.batch == 0) } : []
-        let biasPartials = needBias ? (0..<chunks).map { _ in TensorStorage(count: cout, zeroed: true) } : []
+        // One weight/bias partial per group; the first image of a group overwrites its partial,
+        // so only an empty batch needs zeros.
+        let weightPartials = needWeight ? (0..<max(groups, 1)).map { _ in TensorStorage(count: cout * k, zeroed: geo.batch == 0) } : []
+        let biasPartials = needBias ? (0..<max(groups, 1)).map { _ in TensorStorage(count: cout, zeroed: true) } : []
         let xp = x.pointer, wp = weight.pointer, gp = g.pointer
-        forEachImageChunk(geo.batch) { images, chunk, parallelInside in
-            let scratch = geo.isPointwise || !(needInput || needWeight) ? nil : TensorStorage(count: k * p, zeroed: false)
-            for n in images {
-                let dy = gp + n * outStride
-                if needBias {
-                    let db = biasPartials[chunk].pointer
-                    for co in 0..<cout { db[co] += sumOf(dy + co * p, count: p) }
-                }
-                if needWeight {
-                    // dW[Cout, K] += dY[Cout, P] · colsᵀ[P, K]
-                    let columns: UnsafePointer<Float>
-                    if let scratch {
-                        im2col(geo, image: xp + n * inStride, columns: scratch.pointer, parallel: parallelInside)
-                        columns = UnsafePointer(scratch.pointer)
-                    } else {
-                        columns = UnsafePointer(xp + n * inStride)
+        forEachGroupRange(batch: geo.batch, groups: groups) { groupRange, parallelInside in
+            let scratch = geo.isPointwise || !(needInput || needWeight)
+                ? nil : TensorStorage(count: k * geo.rowsPerBlock * ow, zeroed: false)
+            for group in groupRange {
+                let images = images(ofGroup: group, batch: geo.batch, groups: groups)
+                for n in images {
+                    let dy = gp + n * outStride, image = xp + n * inStride
+                    if needBias {
+                        let db = biasPartials[group].pointer
+                        for co in 0..<cout { db[co] += sumOf(dy + co * p, count: p) }
                     }
-                    BLAS.sgemm(transposeA: false, transposeB: true, m: cout, n: k, k: p,
-                               a: dy, lda: p, b: columns, ldb: p, beta: n == images.lowerBound ? 0 : 1,
-                               c: weightPartials[chunk].pointer, ldc: k)
-                }
-                if let gx {
-                    // dcols[K, P] = Wᵀ[K, Cout] · dY[Cout, P], then scattered back onto pixels.
-                    let dx = gx.pointer + n * inStride
-                    if let scratch {
-                        BLAS.sgemm(transposeA: true, transposeB: false, m: k, n: p, k: cout,
-                                   a: wp, lda: k, b: dy, ldb: p, c: scratch.pointer, ldc: p)
-                        dx.update(repeating: 0, count: inStride)
-                        if parallelInside {
-                            Parallel.forRange(geo.inChannels, grain: 1) {
-                                geo.col2im(columns: scratch.pointer, image: dx, channels: $0)
-                            }
-                        } else {
-                            geo.col2im(columns: scratch.pointer, image: dx, channels: 0..<geo.inChannels)
+                    let dx = gx.map { $0.pointer + n * inStride }
+                    guard let scratch else {
+                        // Pointwise: the image itself is the column matrix.
+                        if needWeight {
+                            BLAS.sgemm(transposeA: false, transposeB: true, m: cout, n: k, k: p,
+                                       a: dy, lda: p, b: image, ldb: p, beta: n == images.lowerBound ? 0 : 1,
+                                       c: weightPartials[group].pointer, ldc: k)
                         }
-                    } else {
-                        BLAS.sgemm(transposeA: true, transposeB: false, m: k, n: p, k: cout,
-                                   a: wp, lda: k, b: dy, ldb: p, c: dx, ldc: p)
+                        if let dx {
+                            BLAS.sgemm(transposeA: true, transposeB: false, m: k, n: p, k: cout,
+                                       a: wp, lda: k, b: dy, ldb: p, c: dx, ldc: p)
+                        }
+                        continue
+                    }
+                    dx?.update(repeating: 0, count: inStride)
+                    for rows in blocks {
+                        let width = rows.count * ow, dyBand = dy + rows.lowerBound * ow
+                        if needWeight {
+                            // dW[Cout, K] += dY[:, band] · cols(band)ᵀ
+                            im2col(geo, image: image, columns: scratch.pointer, rows: rows, parallel: parallelInside)
+                            let first = n == images.lowerBound && rows.lowerBound == 0
+                            BLAS.sgemm(transposeA: false, transposeB: true, m: cout, n: k, k: width,
+                                       a: dyBand, lda: p, b: scratch.pointer, ldb: width, beta: first ? 0 : 1,
+                                       c: weightPartials[group].pointer, ldc: k)
+                        }
+                        if let dx {
+                            // dcols(band) = Wᵀ · dY[:, band], then scattered back onto pixels.
+                            BLAS.sgemm(transposeA: true, transposeB: false, m: k, n: width, k: cout,
+                                       a: wp, lda: k, b: dyBand, ldb: p, c: scratch.pointer, ldc: width)
+                            col2im(geo, columns: scratch.pointer, image: dx, rows: rows, parallel: parallelInside)
+                        }
                     }
                 }
             }
@@ -149,11 +183,16 @@ enum Conv2dKernels {
         return result
     }
 
+    /// partials[0] + partials[1] + … in that order for every element (the order never depends
+    /// on how elements are split across cores), as a tensor that reuses partials[0]'s storage.
     static func sumPartials(_ partials: [TensorStorage], shape: [Int]) -> Tensor {
-        let out = Tensor(shape: shape, storage: partials.first!)
-        for extra in partials.dropFirst() {
-            let o = out.pointer, e = extra.pointer
-            for i in 0..<out.count { o[i] += e[i] }
+        let out = Tensor(shape: shape, storage: partials[0])
+        if partials.count > 1 {
+            let o = out.pointer
+            let rest = partials.dropFirst().map(\.pointer)
+            Parallel.forRange(out.count, grain: 16384) { r in
+                for e in rest { for i in r { o[i] += e[i] } }
+            }
         }
         return out
     }

@@ -37,6 +37,21 @@ struct ConvGeometry {
     /// A 1×1, stride-1, unpadded convolution is a plain matrix product with the image itself.
     var isPointwise: Bool { kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padding.isZero }
 
+    /// Upper bound on one column block's size in floats (8 MiB per core): large images are
+    /// processed in bands of output rows so scratch memory stays bounded and cache-sized.
+    static var maxColumnFloats = 2 << 20
+
+    /// Output rows per column block: the whole image unless that exceeds `maxColumnFloats`.
+    var rowsPerBlock: Int {
+        max(1, min(outHeight, ConvGeometry.maxColumnFloats / max(columnRows * outWidth, 1)))
+    }
+
+    /// Output row bands, fixed by the shapes alone (so accumulation order never depends on cores).
+    var rowBlocks: [Range<Int>] {
+        let step = rowsPerBlock
+        return Swift.stride(from: 0, to: outHeight, by: step).map { $0 ..< min($0 + step, outHeight) }
+    }
+
     /// The output columns [lo, hi) whose tap at horizontal offset `j` lands inside the image.
     @inline(__always)
     func validColumns(tap j: Int) -> (Int, Int) {
@@ -47,10 +62,11 @@ struct ConvGeometry {
         return (min(lo, hi), hi)
     }
 
-    /// Fills rows for channels `channels` of the column matrix of one image.
-    func im2col(image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, channels: Range<Int>) {
-        let h = height, w = width, oh = outHeight, ow = outWidth, s = stride
-        let p = outPixels
+    /// Fills the rows for `channels` of the column block covering output rows `rows` of one
+    /// image; the block is [C·kh·kw, rows.count·Wout].
+    func im2col(image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, channels: Range<Int>, rows: Range<Int>) {
+        let h = height, w = width, ow = outWidth, s = stride
+        let p = rows.count * ow
         for c in channels {
             let plane = image + c * h * w
             for i in 0..<kernelHeight {
@@ -58,8 +74,8 @@ struct ConvGeometry {
                     let row = columns + ((c * kernelHeight + i) * kernelWidth + j) * p
                     let (lo, hi) = validColumns(tap: j)
                     let shift = j - padding.left
-                    for y in 0..<oh {
-                        let dst = row + y * ow
+                    for y in rows {
+                        let dst = row + (y - rows.lowerBound) * ow
                         let iy = y * s - padding.top + i
                         if iy < 0 || iy >= h || lo == hi {
                             dst.update(repeating: 0, count: ow)
@@ -79,11 +95,11 @@ struct ConvGeometry {
         }
     }
 
-    /// Adds the column-matrix gradient back onto image pixels for channels `channels`
-    /// (the adjoint of `im2col`). `image` must hold zeros or earlier contributions.
-    func col2im(columns: UnsafePointer<Float>, image: UnsafeMutablePointer<Float>, channels: Range<Int>) {
-        let h = height, w = width, oh = outHeight, ow = outWidth, s = stride
-        let p = outPixels
+    /// Adds a column block's gradient (output rows `rows`) back onto image pixels for
+    /// `channels` (the adjoint of `im2col`). `image` must hold zeros or earlier contributions.
+    func col2im(columns: UnsafePointer<Float>, image: UnsafeMutablePointer<Float>, channels: Range<Int>, rows: Range<Int>) {
+        let h = height, w = width, ow = outWidth, s = stride
+        let p = rows.count * ow
         for c in channels {
             let plane = image + c * h * w
             for i in 0..<kernelHeight {
@@ -92,10 +108,10 @@ struct ConvGeometry {
                     let (lo, hi) = validColumns(tap: j)
                     if lo == hi { continue }
                     let shift = j - padding.left
-                    for y in 0..<oh {
+                    for y in rows {
                         let iy = y * s - padding.top + i
                         if iy < 0 || iy >= h { continue }
-                        let src = row + y * ow
+                        let src = row + (y - rows.lowerBound) * ow
                         let dst = plane + iy * w + shift
                         if s == 1 {
                             for x in lo..<hi { dst[x] += src[x] }

@@ -83,6 +83,19 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    /// Large images are processed in bands of output rows; force tiny bands (including a
+    /// ragged last one) and check every case still matches.
+    func testRowBandsMatchWholeImages() {
+        let saved = ConvGeometry.maxColumnFloats
+        defer { ConvGeometry.maxColumnFloats = saved }
+        ConvGeometry.maxColumnFloats = 1
+        XCTAssertEqual(ConvGeometry(input: [1, 2, 7, 5], weight: [3, 2, 3, 3], stride: 1, padding: Padding2D(1)).rowBlocks.count, 7)
+        ConvGeometry.maxColumnFloats = 2 * 18 * 5  // two rows of 2·3·3 taps × 5 columns: bands 2, 2, 2, 1
+        XCTAssertEqual(ConvGeometry(input: [1, 2, 7, 5], weight: [3, 2, 3, 3], stride: 1, padding: Padding2D(1)).rowBlocks,
+                       [0..<2, 2..<4, 4..<6, 6..<7])
+        testForwardAndBackwardMatchDirectLoops()
+    }
+
     /// More images than cores and a single image take different threading paths; both must
     /// give the same numbers.
     func testSingleImageAndBatchedPathsAgree() {
@@ -91,6 +104,23 @@ final class ConvTests: XCTestCase {
         for i in 0..<9 {
             let single = x.slice(alongAxis: 0, i..<(i + 1)).conv2d(weight: w, bias: b, padding: Padding2D(1))
             assertClose(single, batched.slice(alongAxis: 0, i..<(i + 1)), atol: 1e-5)
+        }
+    }
+
+    /// Weight and bias gradients sum over images; the grouping is fixed by the shapes, so
+    /// one core and two cores must give bit-identical results.
+    func testResultsDoNotDependOnThreadCount() {
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        for n in [1, 3, 8, 9] {
+            func run(threads: Int) -> [[Float]] {
+                Parallel.threadCount = threads
+                let x = randn([n, 3, 6, 5], seed: 1), w = randn([4, 3, 3, 3], seed: 2), b = randn([4], seed: 3)
+                for t in [x, w, b] { t.requiresGrad = true }
+                let y = x.conv2d(weight: w, bias: b, stride: 1, padding: Padding2D(1))
+                return [y.scalars] + gradients(of: y, wrt: [x, w, b], seed: randn(y.shape, seed: 4)).map { $0!.scalars }
+            }
+            XCTAssertEqual(run(threads: 1), run(threads: 2), "batch \(n)")
         }
     }
 
