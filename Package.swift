@@ -17,7 +17,8 @@ let package = Package(
         // Tensor engine: storage, kernels, autograd. Knows nothing about diffusion.
         .target(name: "Tensor", dependencies: ["CBLAS"]),
 
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        // Fixtures are read through #filePath, not bundled.
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"], exclude: ["Fixtures"]),
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
         .executableTarget(name: "Benchmarks", dependencies: ["Tensor"], path: "Benchmarks"),

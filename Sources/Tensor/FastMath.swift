@@ -193,3 +193,19 @@ enum Vectorized {
         return (Double(Float(mean)) + dm, max(0, d2 / Double(count) - dm * dm))
     }
 }
+
+/// A Double mean split into two Floats, so x − mean keeps its precision when |mean| ≫ σ
+/// (x·(1/σ) − mean/σ would cancel catastrophically there).
+struct SplitMean {
+    let hi: Float8, lo: Float8
+
+    @inline(__always)
+    init(_ mean: Double) {
+        let h = Float(mean)
+        hi = Float8(repeating: h)
+        lo = Float8(repeating: Float(mean - Double(h)))
+    }
+
+    @inline(__always)
+    func centered(_ x: Float8) -> Float8 { (x - hi) - lo }
+}
