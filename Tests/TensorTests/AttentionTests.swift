@@ -86,6 +86,22 @@ final class AttentionTests: XCTestCase {
         for g in grads { for c in 0..<4 { XCTAssertEqual(g!.scalars[2 * 4 + c], 0) } }
     }
 
+    func testQueryBlocksAgreeWithOneBlock() {
+        // Force blocks of 2 query rows (5 rows → 3 blocks, the last partial), masks included.
+        let saved = AttentionKernel.scoreBlockFloats
+        AttentionKernel.scoreBlockFloats = 2 * 7
+        defer { AttentionKernel.scoreBlockFloats = saved }
+        let q = randn([2, 5, 4], seed: 22), k = randn([2, 7, 4], seed: 23), v = randn([2, 7, 6], seed: 24)
+        let mask = [[false, true, false, false, false, false, true], [false, false, false, false, false, false, false]]
+        assertClose(Tensor.scaledDotProductAttention(query: q, key: k, value: v, heads: 2, keyPaddingMask: mask),
+                    naiveAttention(q, k, v, heads: 2, mask: mask), atol: 1e-5)
+        assertGradientsMatch([q, k, v]) {
+            Tensor.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], heads: 2, keyPaddingMask: mask)
+        }
+        let single = [randn([1, 5, 4], seed: 25), randn([1, 7, 4], seed: 26), randn([1, 7, 4], seed: 27)]
+        assertGradientsMatch(single) { Tensor.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], heads: 1) }
+    }
+
     func testGradientOnlyForValue() {
         let q = randn([2, 3, 4], seed: 19), k = randn([2, 3, 4], seed: 20), v = randn([2, 3, 4], seed: 21)
         assertGradientsMatch([v]) { Tensor.scaledDotProductAttention(query: q, key: k, value: $0[0], heads: 2) }
