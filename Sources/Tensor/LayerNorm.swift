@@ -28,8 +28,16 @@ extension Tensor {
                     st[2 * row] = mean; st[2 * row + 1] = rstd
                     let centre = SplitMean(mean), r8 = Float8(repeating: Float(rstd))
                     let y = op + row * width
-                    Vectorized.map(width, x, wp, y) { x, w in centre.centered(x) * r8 * w }
-                    Vectorized.map(width, y, bp, y) { y, b in y + b }
+                    Vectorized.chunks(width) { i, n in
+                        if n == Vectorized.lanes {
+                            let v = centre.centered(Vectorized.load(x + i)) * r8 * Vectorized.load(wp + i) + Vectorized.load(bp + i)
+                            Vectorized.store(v, y + i)
+                        } else {
+                            let v = centre.centered(Vectorized.load(x + i, count: n)) * r8 * Vectorized.load(wp + i, count: n)
+                                + Vectorized.load(bp + i, count: n)
+                            Vectorized.store(v, y + i, count: n)
+                        }
+                    }
                 }
             }
         }
