@@ -75,7 +75,7 @@ enum AttentionKernel {
         let alpha: Float
 
         /// Query rows per block, so the block's scores (rows × lk) stay within the budget.
-        var queryBlock: Int { min(lq, max(1, AttentionKernel.scoreBlockFloats / max(lk, 1))) }
+        var queryBlock: Int { max(1, min(lq, AttentionKernel.scoreBlockFloats / max(lk, 1))) }
     }
 
     /// Floats of scores per query block (256 KiB: the block stays in L2 between the GEMMs and
