@@ -19,6 +19,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# Pretrained LPIPS weights for the perceptual loss, converted once.
+./Launch/fetch_lpips_weights.sh
+
 if [ "${LDM_SETUP_SKIP_BUILD:-0}" != "1" ]; then
   echo "setup: building (release)"
   swift build -c release

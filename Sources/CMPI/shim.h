@@ -12,3 +12,4 @@ static inline MPI_Op ldm_op_max(void) { return MPI_MAX; }
 static inline MPI_Op ldm_op_min(void) { return MPI_MIN; }
 static inline void *ldm_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Errhandler ldm_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline int ldm_max_error_string(void) { return MPI_MAX_ERROR_STRING; }

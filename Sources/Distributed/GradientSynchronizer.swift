@@ -1,0 +1,149 @@
+import Foundation
+import Tensor
+
+/// Averages parameter gradients across ranks after backward, as PyTorch's DDP does: the
+/// gradients are packed into a few large buckets and each bucket is reduced with one
+/// allreduce, because one collective per parameter would pay MPI's latency hundreds of times.
+///
+/// Bucket order: every rank must reduce the same buckets in the same order. MPI pairs the
+/// n-th allreduce on one rank with the n-th allreduce on every other rank and combines the
+/// buffers element by element; if ranks disagreed on order or contents, gradients of
+/// unrelated parameters would be summed silently (or sizes would differ and the job would
+/// fail or hang). So buckets depend only on the parameter list — same order and shapes on
+/// every rank, which `verifyShapesMatch` checks — and never on when gradients become ready.
+public final class GradientSynchronizer {
+    /// A run of consecutive parameters reduced together.
+    public struct Bucket: Equatable, Sendable {
+        /// Indices into `parameters`.
+        public let parameterIndices: Range<Int>
+        /// Offset of each parameter's gradient inside the bucket, in elements.
+        public let offsets: [Int]
+        public let elementCount: Int
+    }
+
+    public static let defaultBucketCapacityBytes = 25 << 20
+
+    public let parameters: [Tensor]
+    public let communicator: Communicator
+    public let bucketCapacityBytes: Int
+    public let buckets: [Bucket]
+    /// One flat buffer per bucket, allocated once and reused every step.
+    private let bucketStorage: [TensorStorage]
+
+    /// - Parameters:
+    ///   - parameters: the trainable tensors, in the same order on every rank.
+    ///   - bucketCapacityBytes: a bucket takes consecutive parameters while they fit; a
+    ///     parameter larger than the capacity gets a bucket of its own.
+    public init(parameters: [Tensor], communicator: Communicator,
+                bucketCapacityBytes: Int = GradientSynchronizer.defaultBucketCapacityBytes) {
+        precondition(bucketCapacityBytes > 0, "bucket capacity must be positive, got \(bucketCapacityBytes)")
+        self.parameters = parameters
+        self.communicator = communicator
+        self.bucketCapacityBytes = bucketCapacityBytes
+        buckets = GradientSynchronizer.planBuckets(elementCounts: parameters.map(\.count),
+                                                   capacityBytes: bucketCapacityBytes)
+        bucketStorage = communicator.size > 1 ? buckets.map { TensorStorage(count: $0.elementCount, zeroed: false) } : []
+    }
+
+    /// Greedy, order-preserving packing of parameters into buckets of at most
+    /// `capacityBytes` (except single oversized parameters).
+    public static func planBuckets(elementCounts: [Int], capacityBytes: Int) -> [Bucket] {
+        let capacity = max(1, capacityBytes / MemoryLayout<Float>.stride)
+        var buckets: [Bucket] = []
+        var start = 0, offsets: [Int] = [], filled = 0
+        for (i, count) in elementCounts.enumerated() {
+            if !offsets.isEmpty && filled + count > capacity {
+                buckets.append(Bucket(parameterIndices: start..<i, offsets: offsets, elementCount: filled))
+                start = i; offsets = []; filled = 0
+            }
+            offsets.append(filled)
+            filled += count
+        }
+        if !offsets.isEmpty {
+            buckets.append(Bucket(parameterIndices: start..<elementCounts.count, offsets: offsets, elementCount: filled))
+        }
+        return buckets
+    }
+
+    /// Replaces every parameter's gradient with its mean over all ranks. A parameter without
+    /// a gradient counts as zeros, and has one afterwards on every rank, so optimisers see
+    /// the same set of gradients everywhere (and the same with one rank as with many).
+    public func synchronize() throws {
+        guard communicator.size > 1 else {
+            for p in parameters where p.grad == nil { p.grad = Tensor(zeros: p.shape) }
+            return
+        }
+        let worldSize = Float(communicator.size)
+        for (bucket, storage) in zip(buckets, bucketStorage) {
+            let flat = storage.pointer
+            for (i, offset) in zip(bucket.parameterIndices, bucket.offsets) {
+                let p = parameters[i]
+                if let g = p.grad {
+                    precondition(g.count == p.count, "gradient of parameter #\(i) has shape \(g.shape), parameter has \(p.shape)")
+                    (flat + offset).update(from: g.pointer, count: p.count)
+                } else {
+                    (flat + offset).update(repeating: 0, count: p.count)
+                }
+            }
+            try communicator.allreduce(storage.buffer, op: .sum)
+            Parallel.forRange(bucket.elementCount, grain: 1 << 16) { range in
+                for j in range { flat[j] /= worldSize }
+            }
+            for (i, offset) in zip(bucket.parameterIndices, bucket.offsets) {
+                let p = parameters[i]
+                let g = p.grad ?? Tensor(uninitialized: p.shape)
+                g.pointer.update(from: flat + offset, count: p.count)
+                p.grad = g
+            }
+        }
+    }
+
+    /// Overwrites parameters (through the buckets, one broadcast per bucket) and `buffers`
+    /// (non-trainable state such as running statistics) with `root`'s values, so every
+    /// replica starts identical.
+    public func broadcastParameters(buffers: [Tensor] = [], from root: Int = 0) throws {
+        if communicator.size > 1 {
+            for (bucket, storage) in zip(buckets, bucketStorage) {
+                let flat = storage.pointer
+                if communicator.rank == root {
+                    for (i, offset) in zip(bucket.parameterIndices, bucket.offsets) {
+                        (flat + offset).update(from: parameters[i].pointer, count: parameters[i].count)
+                    }
+                }
+                try communicator.broadcast(storage.buffer, root: root)
+                if communicator.rank != root {
+                    for (i, offset) in zip(bucket.parameterIndices, bucket.offsets) {
+                        parameters[i].pointer.update(from: flat + offset, count: parameters[i].count)
+                    }
+                }
+            }
+        }
+        try communicator.broadcast(buffers, root: root)
+    }
+
+    /// Checks that every rank has these names with the synchronised parameters' shapes.
+    public func verifyShapesMatch(names: [String]) throws {
+        precondition(names.count == parameters.count, "\(names.count) names for \(parameters.count) parameters")
+        try GradientSynchronizer.verifyShapesMatch(parameters: zip(names, parameters).map { ($0, $1.shape) },
+                                                   communicator: communicator)
+    }
+
+    /// Checks that every rank holds the same parameter names, order and shapes. Cheap when
+    /// they agree (one allgather of a 64-bit digest); on a mismatch the full lists are
+    /// gathered and every rank throws the same `replicaMismatch` naming the first rank that
+    /// differs from rank 0 and the first parameter where it does.
+    public static func verifyShapesMatch(parameters: [(name: String, shape: [Int])],
+                                         communicator: Communicator) throws {
+        let signature = ParameterSignature(parameters)
+        let digests = try communicator.allgather(signature.digest)
+        guard Set(digests).count > 1 else { return }
+        let signatures = try communicator.allgather(signature.encoded()).map(ParameterSignature.decoded)
+        var differences: [String] = []
+        for r in 1..<signatures.count {
+            if let d = signatures[0].firstDifference(from: signatures[r], referenceRank: 0, otherRank: r) {
+                differences.append(d)
+            }
+        }
+        throw CommunicatorError.replicaMismatch(rank: communicator.rank, message: differences.joined(separator: "; "))
+    }
+}

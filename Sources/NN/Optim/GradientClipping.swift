@@ -1,0 +1,37 @@
+import Tensor
+
+/// torch.nn.utils.clip_grad_norm_: the L2 norm of all gradients taken together; when it
+/// exceeds `maxNorm`, every gradient is scaled by maxNorm / (norm + 1e-6). Returns the norm
+/// before clipping. Parameters without a gradient are ignored.
+///
+/// Squares are summed in Double over fixed blocks, so the result does not depend on the
+/// thread count (ranks must agree after an allreduce).
+@discardableResult
+public func clipGradNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
+    precondition(maxNorm >= 0, "clipGradNorm: maxNorm must be ≥ 0, got \(maxNorm)")
+    let grads = parameters.compactMap { $0.grad }
+    var sumOfSquares: Double = 0
+    for g in grads { sumOfSquares += squaredNorm(g) }
+    let total = Float(sumOfSquares.squareRoot())
+    let coefficient = maxNorm / (total + 1e-6)
+    if coefficient < 1 {
+        for g in grads { g.scaleInPlace(coefficient) }
+    }
+    return total
+}
+
+private func squaredNorm(_ t: Tensor) -> Double {
+    let block = 4096, n = t.count, p = t.pointer
+    let blocks = (n + block - 1) / block
+    var partial = [Double](repeating: 0, count: blocks)
+    partial.withUnsafeMutableBufferPointer { part in
+        Parallel.forRange(blocks, grain: 8) { r in
+            for b in r {
+                var s: Double = 0
+                for i in (b * block)..<min(n, (b + 1) * block) { s += Double(p[i]) * Double(p[i]) }
+                part[b] = s
+            }
+        }
+    }
+    return partial.reduce(0, +)
+}
