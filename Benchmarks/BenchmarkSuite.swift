@@ -6,6 +6,7 @@ enum BenchmarkSuite {
     static let all: [(name: String, run: () -> Void)] = [
         ("gemm", GEMMBenchmark.run),
         ("conv", ConvBenchmark.run),
+        ("nnops", NNOpsBenchmark.run),
     ]
 
     static func runAll(arguments: [String]) {

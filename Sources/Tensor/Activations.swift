@@ -30,7 +30,7 @@ extension Tensor {
 
     /// max(x, 0); the gradient at 0 is 0, as in PyTorch.
     public func relu() -> Tensor {
-        activation("relu", { x in pointwiseMax(x, Float8()) },
+        activation("relu", { x in lanewiseMax(x, Float8()) },
                    derivative: { x in Float8(repeating: 1).replacing(with: 0, where: x .<= 0) })
     }
 

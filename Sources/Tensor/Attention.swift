@@ -3,9 +3,10 @@ import Foundation
 // Multi-head scaled dot-product attention on [B, L, D] tensors, heads split and merged by
 // addressing (BLAS leading dimensions) rather than by permuted copies.
 //
-// Per (batch, head) task: S = scale·Q·Kᵀ, P = softmax(S) row-wise, O = P·V written straight
-// into its column block of the output. Only the per-row log-sum-exp is kept for backward,
-// which recomputes P (one GEMM) instead of holding B·heads·Lq·Lk probabilities alive.
+// Per (batch, head) task, one block of query rows at a time (so the scores stay in cache):
+// S = scale·Q·Kᵀ, P = softmax(S) row-wise, O = P·V written straight into its column block of
+// the output. Only the per-row log-sum-exp is kept for backward, which recomputes P (one
+// GEMM) instead of holding B·heads·Lq·Lk probabilities alive.
 
 extension Tensor {
     /// softmax(q·kᵀ·scale)·v per (batch, head): query [B, Lq, D], key [B, Lk, D],
@@ -43,17 +44,22 @@ extension Tensor {
         logSumExp.withUnsafeMutableBufferPointer { lse in
             AttentionKernel.forEachTask(geometry) { task, rowsInParallel in
                 let b = task / heads, h = task % heads
-                let scores = Tensor(uninitialized: [lq, lk])
+                let block = geometry.queryBlock
+                let scores = Tensor(uninitialized: [block, lk])
                 let s = scores.pointer
-                AttentionKernel.scores(geometry, q: qp, k: kp, b: b, h: h, mask: maskFlags, into: s)
-                let lsePointer = recording ? lse.baseAddress! + task * lq : nil
-                AttentionKernel.rows(lq, parallel: rowsInParallel, width: lk) { i in
-                    let l = Softmax.row(s + i * lk, s + i * lk, lk)
-                    lsePointer?[i] = l
+                for start in stride(from: 0, to: lq, by: block) {
+                    let rows = min(block, lq - start)
+                    AttentionKernel.scores(geometry, q: qp, k: kp, b: b, h: h, rows: start..<start + rows,
+                                           mask: maskFlags, into: s)
+                    let lsePointer = recording ? lse.baseAddress! + task * lq + start : nil
+                    AttentionKernel.rows(rows, parallel: rowsInParallel, width: lk) { i in
+                        let l = Softmax.row(s + i * lk, s + i * lk, lk)
+                        lsePointer?[i] = l
+                    }
+                    BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: dvh, k: lk,
+                               a: s, lda: lk, b: vp + b * lk * dv + h * dvh, ldb: dv,
+                               c: op + (b * lq + start) * dv + h * dvh, ldc: dv)
                 }
-                BLAS.sgemm(transposeA: false, transposeB: false, m: lq, n: dvh, k: lk,
-                           a: s, lda: lk, b: vp + b * lk * dv + h * dvh, ldb: dv,
-                           c: op + b * lq * dv + h * dvh, ldc: dv)
             }
         }
 
@@ -67,7 +73,14 @@ enum AttentionKernel {
     struct Geometry {
         let batch, heads, lq, lk, d, dv, dh, dvh: Int
         let alpha: Float
+
+        /// Query rows per block, so the block's scores (rows × lk) stay within the budget.
+        var queryBlock: Int { max(1, min(lq, AttentionKernel.scoreBlockFloats / max(lk, 1))) }
     }
+
+    /// Floats of scores per query block (256 KiB: the block stays in L2 between the GEMMs and
+    /// the softmax). Tests lower it to exercise several blocks on small inputs.
+    static var scoreBlockFloats = 65_536
 
     /// Runs every (batch, head) task. With at least as many tasks as cores they run in parallel
     /// with single-threaded BLAS; otherwise serially, with BLAS threads and parallel softmax rows.
@@ -90,21 +103,22 @@ enum AttentionKernel {
         }
     }
 
-    /// S = alpha·Q_bh·K_bhᵀ into s [lq, lk]; masked keys get −∞.
+    /// S = alpha·Q_bh[rows]·K_bhᵀ into s [rows.count, lk]; masked keys get −∞.
     static func scores(_ g: Geometry, q: UnsafePointer<Float>, k: UnsafePointer<Float>, b: Int, h: Int,
-                       mask: [Bool]?, into s: UnsafeMutablePointer<Float>) {
-        BLAS.sgemm(transposeA: false, transposeB: true, m: g.lq, n: g.lk, k: g.dh, alpha: g.alpha,
-                   a: q + b * g.lq * g.d + h * g.dh, lda: g.d, b: k + b * g.lk * g.d + h * g.dh, ldb: g.d,
-                   c: s, ldc: g.lk)
+                       rows: Range<Int>, mask: [Bool]?, into s: UnsafeMutablePointer<Float>) {
+        BLAS.sgemm(transposeA: false, transposeB: true, m: rows.count, n: g.lk, k: g.dh, alpha: g.alpha,
+                   a: q + (b * g.lq + rows.lowerBound) * g.d + h * g.dh, lda: g.d,
+                   b: k + b * g.lk * g.d + h * g.dh, ldb: g.d, c: s, ldc: g.lk)
         guard let mask else { return }
         for j in 0..<g.lk where mask[b * g.lk + j] {
-            for i in 0..<g.lq { s[i * g.lk + j] = -.infinity }
+            for i in 0..<rows.count { s[i * g.lk + j] = -.infinity }
         }
     }
 
     /// With P recomputed as exp(S − lse) and dO the output gradient of this (batch, head):
     ///   dV = Pᵀ·dO,  dP = dO·Vᵀ,  dS = P ⊙ (dP − rowsum(dO ⊙ O)),
     ///   dQ = alpha·dS·K,  dK = alpha·dSᵀ·Q.
+    /// Query blocks add their share into dV and dK (beta = 1 after the first block).
     static func backward(_ geo: Geometry, q: Tensor, k: Tensor, v: Tensor, out: Tensor, g: Tensor,
                          logSumExp: [Float], mask: [Bool]?) -> [Tensor?] {
         let needQK = q.requiresGrad || k.requiresGrad
@@ -117,37 +131,42 @@ enum AttentionKernel {
         logSumExp.withUnsafeBufferPointer { lse in
             forEachTask(geo) { task, rowsInParallel in
                 let b = task / heads, h = task % heads
-                let probabilities = Tensor(uninitialized: [lq, lk])
+                let block = geo.queryBlock
+                let probabilities = Tensor(uninitialized: [block, lk])
+                let gradScores = needQK ? Tensor(uninitialized: [block, lk]) : nil
                 let p = probabilities.pointer
-                scores(geo, q: qp, k: kp, b: b, h: h, mask: mask, into: p)
-                let lseRow = lse.baseAddress! + task * lq
-                rows(lq, parallel: rowsInParallel, width: lk) { i in
-                    let l = Float8(repeating: lseRow[i])
-                    Vectorized.map(lk, p + i * lk, p + i * lk) { s in FastMath.exp(s - l) }
-                }
-                let gOut = gp + b * lq * dvw + h * dvh, vBH = vp + b * lk * dvw + h * dvh
-                if let dvp {
-                    BLAS.sgemm(transposeA: true, transposeB: false, m: lk, n: dvh, k: lq,
-                               a: p, lda: lk, b: gOut, ldb: dvw, c: dvp + b * lk * dvw + h * dvh, ldc: dvw)
-                }
-                guard needQK else { return }
-                let gradScores = Tensor(uninitialized: [lq, lk])
-                let ds = gradScores.pointer
-                BLAS.sgemm(transposeA: false, transposeB: true, m: lq, n: lk, k: dvh,
-                           a: gOut, lda: dvw, b: vBH, ldb: dvw, c: ds, ldc: lk)
-                let oBH = op + b * lq * dvw + h * dvh
-                rows(lq, parallel: rowsInParallel, width: lk) { i in
-                    let rowDot = Float8(repeating: Float(Softmax.dot(gOut + i * dvw, oBH + i * dvw, dvh)))
-                    Vectorized.map(lk, p + i * lk, ds + i * lk, ds + i * lk) { p, dp in p * (dp - rowDot) }
-                }
-                let qBH = qp + b * lq * d + h * dh, kBH = kp + b * lk * d + h * dh
-                if let dqp {
-                    BLAS.sgemm(transposeA: false, transposeB: false, m: lq, n: dh, k: lk, alpha: geo.alpha,
-                               a: ds, lda: lk, b: kBH, ldb: d, c: dqp + b * lq * d + h * dh, ldc: d)
-                }
-                if let dkp {
-                    BLAS.sgemm(transposeA: true, transposeB: false, m: lk, n: dh, k: lq, alpha: geo.alpha,
-                               a: ds, lda: lk, b: qBH, ldb: d, c: dkp + b * lk * d + h * dh, ldc: d)
+                let vBH = vp + b * lk * dvw + h * dvh, kBH = kp + b * lk * d + h * dh
+                for start in stride(from: 0, to: lq, by: block) {
+                    let rows = min(block, lq - start), beta: Float = start == 0 ? 0 : 1
+                    scores(geo, q: qp, k: kp, b: b, h: h, rows: start..<start + rows, mask: mask, into: p)
+                    let lseRow = lse.baseAddress! + task * lq + start
+                    AttentionKernel.rows(rows, parallel: rowsInParallel, width: lk) { i in
+                        let l = Float8(repeating: lseRow[i])
+                        Vectorized.map(lk, p + i * lk, p + i * lk) { s in FastMath.exp(s - l) }
+                    }
+                    let gOut = gp + (b * lq + start) * dvw + h * dvh
+                    if let dvp {
+                        BLAS.sgemm(transposeA: true, transposeB: false, m: lk, n: dvh, k: rows,
+                                   a: p, lda: lk, b: gOut, ldb: dvw,
+                                   beta: beta, c: dvp + b * lk * dvw + h * dvh, ldc: dvw)
+                    }
+                    guard let ds = gradScores?.pointer else { continue }
+                    BLAS.sgemm(transposeA: false, transposeB: true, m: rows, n: lk, k: dvh,
+                               a: gOut, lda: dvw, b: vBH, ldb: dvw, c: ds, ldc: lk)
+                    let oBH = op + (b * lq + start) * dvw + h * dvh
+                    AttentionKernel.rows(rows, parallel: rowsInParallel, width: lk) { i in
+                        let rowDot = Float8(repeating: Float(Softmax.dot(gOut + i * dvw, oBH + i * dvw, dvh)))
+                        Vectorized.map(lk, p + i * lk, ds + i * lk, ds + i * lk) { p, dp in p * (dp - rowDot) }
+                    }
+                    if let dqp {
+                        BLAS.sgemm(transposeA: false, transposeB: false, m: rows, n: dh, k: lk, alpha: geo.alpha,
+                                   a: ds, lda: lk, b: kBH, ldb: d, c: dqp + (b * lq + start) * d + h * dh, ldc: d)
+                    }
+                    if let dkp {
+                        BLAS.sgemm(transposeA: true, transposeB: false, m: lk, n: dh, k: rows, alpha: geo.alpha,
+                                   a: ds, lda: lk, b: qp + (b * lq + start) * d + h * dh, ldb: d,
+                                   beta: beta, c: dkp + b * lk * d + h * dh, ldc: d)
+                    }
                 }
             }
         }

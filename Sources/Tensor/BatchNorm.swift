@@ -19,7 +19,7 @@ extension Tensor {
         precondition(!useBatchStatistics || perChannel > 1,
                      "batchNorm: expected more than 1 value per channel when training, got input shape \(shape)")
 
-        var stats = [Float](repeating: 0, count: 2 * channels)   // (mean, 1/σ) per channel
+        var stats = [Double](repeating: 0, count: 2 * channels)   // (mean, 1/σ) per channel
         let out = Tensor(uninitialized: shape)
         let xp = pointer, op = out.pointer, wp = weight?.pointer, bp = bias?.pointer
         let rmp = runningMean?.pointer, rvp = runningVar?.pointer
@@ -38,12 +38,12 @@ extension Tensor {
                     mean = Double(rmp![c]); variance = Double(rvp![c])
                 }
                 let rstd = 1 / (variance + Double(eps)).squareRoot()
-                st[2 * c] = Float(mean); st[2 * c + 1] = Float(rstd)
-                let scale = Float(rstd) * (wp?[c] ?? 1)
-                let s8 = Float8(repeating: scale), b8 = Float8(repeating: (bp?[c] ?? 0) - Float(mean) * scale)
+                st[2 * c] = mean; st[2 * c + 1] = rstd
+                let centre = SplitMean(mean)
+                let s8 = Float8(repeating: Float(rstd) * (wp?[c] ?? 1)), b8 = Float8(repeating: bp?[c] ?? 0)
                 for n in 0..<batch {
                     let row = (n * channels + c) * spatial
-                    Vectorized.map(spatial, xp + row, op + row) { v in v * s8 + b8 }
+                    Vectorized.map(spatial, xp + row, op + row) { v in centre.centered(v) * s8 + b8 }
                 }
             }
         }
@@ -58,8 +58,7 @@ extension Tensor {
             let db = needAffine ? Tensor(uninitialized: [channels]) : nil
             let gp = g.pointer, dxp = dx?.pointer, dwp = dw?.pointer, dbp = db?.pointer
             Parallel.forEach(channels) { c in
-                let mean = stats[2 * c], rstd = stats[2 * c + 1], w = wp?[c] ?? 1
-                let m8 = Float8(repeating: mean)
+                let centre = SplitMean(stats[2 * c]), rstd = Float(stats[2 * c + 1]), w = wp?[c] ?? 1
                 var sumG = 0.0, sumGX = 0.0   // Σ g and Σ g·(x − μ) over the channel
                 for n in 0..<batch {
                     let row = (n * channels + c) * spatial
@@ -68,7 +67,7 @@ extension Tensor {
                         let full = len == Vectorized.lanes
                         let xv = full ? Vectorized.load(xr + i) : Vectorized.load(xr + i, count: len)
                         let gv = full ? Vectorized.load(gr + i) : Vectorized.load(gr + i, count: len)
-                        return (gv, gv * (xv - m8))
+                        return (gv, gv * centre.centered(xv))
                     }
                     sumG += sg; sumGX += sgx
                 }
@@ -82,11 +81,11 @@ extension Tensor {
                     let meanG = Double(w) * sumG / Double(perChannel)
                     let meanGXhat = Double(w) * Double(rstd) * sumGX / Double(perChannel)
                     kx = Float8(repeating: Float(-Double(rstd) * Double(rstd) * meanGXhat))
-                    k0 = Float8(repeating: Float(-Double(rstd) * meanG)) - kx * m8
+                    k0 = Float8(repeating: Float(-Double(rstd) * meanG))
                 }
                 for n in 0..<batch {
                     let row = (n * channels + c) * spatial
-                    Vectorized.map(spatial, gp + row, xp + row, dxp + row) { g, x in g * kg + x * kx + k0 }
+                    Vectorized.map(spatial, gp + row, xp + row, dxp + row) { g, x in g * kg + centre.centered(x) * kx + k0 }
                 }
             }
             var grads: [Tensor?] = [dx]

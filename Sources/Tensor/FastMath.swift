@@ -8,11 +8,17 @@ import Foundation
 
 typealias Float8 = SIMD8<Float>
 
+// The standard library's pointwiseMin/Max are not inlined (an out-of-line call per vector);
+// a compare and select is.
+@inline(__always) func lanewiseMax(_ a: Float8, _ b: Float8) -> Float8 { a.replacing(with: b, where: a .< b) }
+@inline(__always) func lanewiseMin(_ a: Float8, _ b: Float8) -> Float8 { a.replacing(with: b, where: b .< a) }
+
 enum FastMath {
     /// e^x. Returns 0 below -87.3 (where e^x leaves the normal range), saturates at e^88.
     @inline(__always)
     static func exp(_ x: Float8) -> Float8 {
-        let clamped = pointwiseMin(pointwiseMax(x, Float8(repeating: -87.3)), Float8(repeating: 88))
+        let low = Float8(repeating: -87.3)
+        let clamped = lanewiseMin(lanewiseMax(x, low), Float8(repeating: 88))
         // Adding 1.5·2²³ rounds x·log2(e) to the nearest integer n and leaves n in the low
         // mantissa bits, so no float→int conversion (and no trap check) is needed.
         let magic = Float8(repeating: 12_582_912)
@@ -32,7 +38,7 @@ enum FastMath {
         let exponent = unsafeBitCast(t, to: SIMD8<Int32>.self) &- SIMD8<Int32>(repeating: 0x4B40_0000)
         let twoToN = unsafeBitCast((exponent &+ SIMD8<Int32>(repeating: 127)) &<< SIMD8<Int32>(repeating: 23),
                                    to: Float8.self)
-        return (p * twoToN).replacing(with: 0, where: x .< Float8(repeating: -87.3))
+        return (p * twoToN).replacing(with: 0, where: x .< low)
     }
 
     /// 1 / (1 + e^-x).
@@ -46,7 +52,7 @@ enum FastMath {
     /// Error function, Abramowitz & Stegun 7.1.26 (absolute error ≤ 1.5e-7).
     @inline(__always)
     static func erf(_ x: Float8) -> Float8 {
-        let a = pointwiseMax(x, -x)
+        let a = lanewiseMax(x, -x)
         let t = 1 / (1 + Float8(repeating: 0.327_591_1) * a)
         var p = Float8(repeating: 1.061_405_429)
         p = p * t + Float8(repeating: -1.453_152_027)
@@ -192,4 +198,20 @@ enum Vectorized {
         let dm = d / Double(count)
         return (Double(Float(mean)) + dm, max(0, d2 / Double(count) - dm * dm))
     }
+}
+
+/// A Double mean split into two Floats, so x − mean keeps its precision when |mean| ≫ σ
+/// (x·(1/σ) − mean/σ would cancel catastrophically there).
+struct SplitMean {
+    let hi: Float8, lo: Float8
+
+    @inline(__always)
+    init(_ mean: Double) {
+        let h = Float(mean)
+        hi = Float8(repeating: h)
+        lo = Float8(repeating: Float(mean - Double(h)))
+    }
+
+    @inline(__always)
+    func centered(_ x: Float8) -> Float8 { (x - hi) - lo }
 }

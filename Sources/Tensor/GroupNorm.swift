@@ -33,7 +33,7 @@ enum GroupNormKernel {
         precondition(groupSize > 0, "\(name): empty groups in shape \(x.shape)")
 
         // (mean, 1/σ) per (sample, group), kept for backward.
-        var stats = [Float](repeating: 0, count: 2 * batch * groups)
+        var stats = [Double](repeating: 0, count: 2 * batch * groups)
         let out = Tensor(uninitialized: x.shape)
         let xp = x.pointer, op = out.pointer
         let wp = weight?.pointer, bp = bias?.pointer
@@ -42,21 +42,21 @@ enum GroupNormKernel {
                 let base = ng * groupSize
                 let (mean, variance) = Vectorized.meanAndVariance(xp + base, groupSize)
                 let rstd = 1 / (variance + Double(eps)).squareRoot()
-                st[2 * ng] = Float(mean); st[2 * ng + 1] = Float(rstd)
+                st[2 * ng] = mean; st[2 * ng + 1] = rstd
+                let centre = SplitMean(mean)
                 let firstChannel = (ng % groups) * perGroup
                 for ci in 0..<perGroup {
                     let c = firstChannel + ci
                     let scale = Float(rstd) * (wp?[c] ?? 1)
-                    let shift = (bp?[c] ?? 0) - Float(mean) * scale
-                    let s8 = Float8(repeating: scale), b8 = Float8(repeating: shift)
+                    let s8 = Float8(repeating: scale), b8 = Float8(repeating: bp?[c] ?? 0)
                     let row = base + ci * spatial
                     if silu {
                         Vectorized.map(spatial, xp + row, op + row) { v in
-                            let z = v * s8 + b8
+                            let z = centre.centered(v) * s8 + b8
                             return z * FastMath.sigmoid(z)
                         }
                     } else {
-                        Vectorized.map(spatial, xp + row, op + row) { v in v * s8 + b8 }
+                        Vectorized.map(spatial, xp + row, op + row) { v in centre.centered(v) * s8 + b8 }
                     }
                 }
             }
@@ -79,7 +79,7 @@ enum GroupNormKernel {
     /// Gradients of groupNorm(+SiLU). With ĝ = g_z·w_c (g_z the gradient reaching the norm's
     /// output, after the SiLU derivative when fused) and x̂ = (x − μ)/σ over a group of M:
     ///   dx = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) / σ,  dw_c = Σ g_z·x̂,  db_c = Σ g_z.
-    static func backward(x: Tensor, g: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, stats: [Float], silu: Bool,
+    static func backward(x: Tensor, g: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, stats: [Double], silu: Bool,
                          needInput: Bool, needAffine: Bool) -> (Tensor?, Tensor?, Tensor?) {
         let batch = x.shape[0], channels = x.shape[1]
         let spatial = x.count / (batch * channels), perGroup = channels / groups, groupSize = perGroup * spatial
@@ -93,8 +93,7 @@ enum GroupNormKernel {
         partialW.withUnsafeMutableBufferPointer { pw in
             partialB.withUnsafeMutableBufferPointer { pb in
                 Parallel.forEach(batch * groups) { ng in
-                    let mean = stats[2 * ng], rstd = stats[2 * ng + 1]
-                    let m8 = Float8(repeating: mean)
+                    let centre = SplitMean(stats[2 * ng]), rstd = Float(stats[2 * ng + 1])
                     let base = ng * groupSize, firstChannel = (ng % groups) * perGroup
                     var sumG = 0.0, sumGX = 0.0   // Σ ĝ and Σ ĝ·(x − μ) over the group
                     for ci in 0..<perGroup {
@@ -105,21 +104,21 @@ enum GroupNormKernel {
                         if silu, let dr = dp.map({ $0 + row }) {
                             // Recompute z = x̂·w + b and apply the SiLU derivative.
                             let scale = Float8(repeating: rstd * w)
-                            let shift = Float8(repeating: (bp?[c] ?? 0) - mean * rstd * w)
+                            let shift = Float8(repeating: bp?[c] ?? 0)
                             (sg, sgx) = Vectorized.sums(spatial) { i, n in
                                 let full = n == Vectorized.lanes
                                 let xv = full ? Vectorized.load(xr + i) : Vectorized.load(xr + i, count: n)
                                 let gv = full ? Vectorized.load(gr + i) : Vectorized.load(gr + i, count: n)
-                                let gz = gv * Activation.siluDerivative(xv * scale + shift)
+                                let gz = gv * Activation.siluDerivative(centre.centered(xv) * scale + shift)
                                 if full { Vectorized.store(gz, dr + i) } else { Vectorized.store(gz, dr + i, count: n) }
-                                return (gz, gz * (xv - m8))
+                                return (gz, gz * centre.centered(xv))
                             }
                         } else {
                             (sg, sgx) = Vectorized.sums(spatial) { i, n in
                                 let full = n == Vectorized.lanes
                                 let xv = full ? Vectorized.load(xr + i) : Vectorized.load(xr + i, count: n)
                                 let gv = full ? Vectorized.load(gr + i) : Vectorized.load(gr + i, count: n)
-                                return (gv, gv * (xv - m8))
+                                return (gv, gv * centre.centered(xv))
                             }
                         }
                         let nc = (ng / groups) * channels + c
@@ -131,15 +130,15 @@ enum GroupNormKernel {
                     guard needInput, let dp else { return }
                     let meanG = sumG / Double(groupSize)
                     let meanGXhat = Double(rstd) * sumGX / Double(groupSize)
-                    // dx = k_g·g_z + k_x·x + k_0 per channel.
+                    // dx = k_g·g_z + k_x·(x − μ) + k_0 per channel.
                     let kx = Float(-Double(rstd) * Double(rstd) * meanGXhat)
-                    let k0 = Float(-Double(rstd) * meanG) - kx * mean
+                    let k0 = Float(-Double(rstd) * meanG)
                     for ci in 0..<perGroup {
                         let c = firstChannel + ci, row = base + ci * spatial
                         let kg = Float8(repeating: rstd * (wp?[c] ?? 1))
                         let kx8 = Float8(repeating: kx), k08 = Float8(repeating: k0)
                         let src = silu ? UnsafePointer(dp + row) : UnsafePointer(gp + row)
-                        Vectorized.map(spatial, src, xp + row, dp + row) { gz, xv in gz * kg + xv * kx8 + k08 }
+                        Vectorized.map(spatial, src, xp + row, dp + row) { gz, xv in gz * kg + centre.centered(xv) * kx8 + k08 }
                     }
                 }
             }

@@ -77,12 +77,7 @@ enum Softmax {
     /// Row maximum and Σ exp(x − max) (Double-accumulated). Entries of −∞ contribute 0.
     @inline(__always)
     static func maxAndSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> (Float, Float) {
-        var m8 = Float8(repeating: -.infinity)
-        Vectorized.chunks(n) { i, len in
-            m8 = pointwiseMax(m8, len == Vectorized.lanes ? Vectorized.load(x + i)
-                                                          : Vectorized.load(x + i, count: len, fill: -.infinity))
-        }
-        let m = m8.max()
+        let m = max(x, n)
         let mv = Float8(repeating: m)
         let (s, _) = Vectorized.sums(n) { i, len in
             let v = len == Vectorized.lanes ? Vectorized.load(x + i) : Vectorized.load(x + i, count: len)
@@ -93,12 +88,34 @@ enum Softmax {
 
     /// y = softmax(x) over one row of n; returns log Σ exp(x) (the log-sum-exp).
     /// `x` and `y` may be the same buffer. The row must have at least one finite entry.
+    /// One exp per element: exponentials are stored while summing, then scaled.
     @inline(__always)
     static func row(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
-        let (m, s) = maxAndSumExp(x, n)
-        let mv = Float8(repeating: m), inv = 1 / s
-        Vectorized.map(n, x, y) { v in FastMath.exp(v - mv) * inv }
-        return m + Foundation.log(s)
+        let m = max(x, n)
+        let mv = Float8(repeating: m)
+        let (s, _) = Vectorized.sums(n) { i, len in
+            if len == Vectorized.lanes {
+                let e = FastMath.exp(Vectorized.load(x + i) - mv)
+                Vectorized.store(e, y + i)
+                return (e, Float8())
+            }
+            let e = FastMath.exp(Vectorized.load(x + i, count: len) - mv)
+            Vectorized.store(e, y + i, count: len)
+            return (e, Float8())
+        }
+        let inv = Float8(repeating: Float(1 / s))
+        Vectorized.map(n, y, y) { $0 * inv }
+        return m + Float(Foundation.log(s))
+    }
+
+    @inline(__always)
+    static func max(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var m8 = Float8(repeating: -.infinity)
+        Vectorized.chunks(n) { i, len in
+            m8 = lanewiseMax(m8, len == Vectorized.lanes ? Vectorized.load(x + i)
+                                                         : Vectorized.load(x + i, count: len, fill: -.infinity))
+        }
+        return m8.max()
     }
 
     /// Σ a·b over n elements, Double-accumulated across blocks.
