@@ -36,8 +36,7 @@ public enum DiffusersVAE {
             self.reasons = reasons
         }
         public var description: String {
-            "\(source): cannot convert between the ldm and diffusers AutoencoderKL layouts:\n"
-                + reasons.map { "  " + $0 }.joined(separator: "\n")
+            reasons.count == 1 ? "\(source): \(reasons[0])" : "\(source):\n" + reasons.map { "  " + $0 }.joined(separator: "\n")
         }
     }
 
