@@ -68,7 +68,10 @@ public enum FirstStageModel {
 
     /// Writes the weights as safetensors with the architecture and step in the metadata.
     public static func save(_ model: FirstStageModel, config: AutoencoderConfig, step: Int, to url: URL) throws {
-        let json = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+        // Sorted keys: the same model gives the same bytes (checkpoint hashes compare runs).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try encoder.encode(config), as: UTF8.self)
         try SafeTensors.write(model.module.stateDict(), metadata: [configMetadataKey: json, "ldm.step": String(step),
                                                                    "format": "ldm-swift first stage"], to: url)
     }
