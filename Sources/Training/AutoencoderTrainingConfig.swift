@@ -67,6 +67,10 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
     public var bucketMiB: Int = 25
     /// Global-norm gradient clipping (0 = off).
     public var gradientClip: Float = 0
+    /// Retention: the newest `keep_last` checkpoints are kept…
+    public var keepLast: Int = 3
+    /// …and every checkpoint whose step is a multiple of `keep_every` (0 = none).
+    public var keepEvery: Int = 0
 
     public init() {}
 
@@ -75,7 +79,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         case maxSteps = "max_steps", accumulateGradBatches = "accumulate_grad_batches", scaleLR = "scale_lr"
         case logEvery = "log_every", imageEvery = "image_every", checkpointEvery = "checkpoint_every"
         case evaluationImages = "evaluation_images", runDirectory = "run_dir", bucketMiB = "bucket_mib"
-        case gradientClip = "gradient_clip"
+        case gradientClip = "gradient_clip", keepLast = "keep_last", keepEvery = "keep_every"
     }
 
     public init(from decoder: Decoder) throws {
@@ -92,6 +96,8 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         runDirectory = try c.decodeIfPresent(String.self, forKey: .runDirectory) ?? d.runDirectory
         bucketMiB = try c.decodeIfPresent(Int.self, forKey: .bucketMiB) ?? d.bucketMiB
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
+        keepLast = try c.decodeIfPresent(Int.self, forKey: .keepLast) ?? d.keepLast
+        keepEvery = try c.decodeIfPresent(Int.self, forKey: .keepEvery) ?? d.keepEvery
     }
 
     public func validationErrors() -> [String] {
@@ -103,6 +109,8 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         }
         if bucketMiB <= 0 { errors.append("trainer.bucket_mib must be positive") }
         if gradientClip < 0 { errors.append("trainer.gradient_clip must not be negative") }
+        if keepLast < 1 { errors.append("trainer.keep_last must be at least 1 (the newest checkpoint is always kept)") }
+        if keepEvery < 0 { errors.append("trainer.keep_every must not be negative (0 keeps none for this reason)") }
         return errors
     }
 }

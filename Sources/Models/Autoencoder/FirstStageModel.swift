@@ -70,7 +70,10 @@ public enum FirstStageModel {
     /// `extraMetadata` (e.g. where an imported model came from).
     public static func save(_ model: FirstStageModel, config: AutoencoderConfig, step: Int, to url: URL,
                             extraMetadata: [String: String] = [:]) throws {
-        let json = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
+        // Sorted keys: the same model gives the same bytes (checkpoint hashes compare runs).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try encoder.encode(config), as: UTF8.self)
         let metadata = extraMetadata.merging([configMetadataKey: json, "ldm.step": String(step),
                                               "format": "ldm-swift first stage"]) { _, ours in ours }
         try SafeTensors.write(model.module.stateDict(), metadata: metadata, to: url)
