@@ -138,7 +138,7 @@ public final class AutoencoderTrainer {
                                        regularization: forward.regularization,
                                        lastLayer: model.lastLayerWeight, step: step)
             RankFailure.requireFinite(g.log["total_loss"] ?? .nan, "autoencoder loss at step \(step)", communicator: communicator)
-            (g.loss * scale).backward()
+            (g.backwardTarget * scale).backward()
             for (k, v) in g.log { metrics[k, default: 0] += v * scale }
             if let perplexity = forward.perplexity { metrics["perplexity", default: 0] += perplexity * scale }
             if discriminatorActive {

@@ -45,6 +45,11 @@ public struct AutoencoderTrainingConfig: Codable, Equatable, Sendable {
             errors.append("data.channels \(data.channels) differs from model.autoencoder.in_channels \(model.autoencoder.inChannels)")
         }
         if data.batchSize <= 0 { errors.append("data.batch_size must be positive") }
+        let layers = model.loss.discNumLayers
+        if PatchDiscriminator.outputSize(inputSize: data.resolution, layerCount: layers) < 1 {
+            errors.append("data.resolution \(data.resolution) is too small for the PatchGAN discriminator with "
+                + "model.loss.disc_num_layers \(layers): use larger images or fewer discriminator layers")
+        }
         errors += trainer.validationErrors()
         return errors
     }
