@@ -5,6 +5,7 @@ import Tensor
 enum BenchmarkSuite {
     static let all: [(name: String, run: () -> Void)] = [
         ("gemm", GEMMBenchmark.run),
+        ("memory", MemoryBenchmark.run),
         ("conv", ConvBenchmark.run),
         ("nnops", NNOpsBenchmark.run),
     ]
