@@ -7,6 +7,7 @@ enum BenchmarkSuite {
         ("gemm", GEMMBenchmark.run),
         ("conv", ConvBenchmark.run),
         ("nnops", NNOpsBenchmark.run),
+        ("latentcache", LatentCacheBenchmark.run),
     ]
 
     static func runAll(arguments: [String]) {

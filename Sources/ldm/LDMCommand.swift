@@ -7,5 +7,5 @@ struct LDMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ldm",
         abstract: "Latent diffusion models on CPUs, data-parallel over MPI ranks.",
-        subcommands: [TrainAutoencoderCommand.self])
+        subcommands: [TrainAutoencoderCommand.self, PrecomputeLatentsCommand.self, CacheCommand.self])
 }
