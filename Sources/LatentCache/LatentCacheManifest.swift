@@ -63,6 +63,9 @@ public struct LatentCacheManifest: Codable, Equatable {
     public var compression: String
     public var zstdLevel: Int
     public var shardSize: Int
+    /// Images per encoder call when the cache was written (latents differ in the last bits
+    /// with the batch, so a byte-identical rewrite needs the same value).
+    public var encoderBatchSize: Int
     public var autoencoder: Autoencoder
     public var preprocessing: Preprocessing
     public var splits: [Split]
@@ -75,12 +78,12 @@ public struct LatentCacheManifest: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", latentShape = "latent_shape", dtype, stored, shuffle, compression
-        case zstdLevel = "zstd_level", shardSize = "shard_size", autoencoder, preprocessing, splits, shards
+        case zstdLevel = "zstd_level", shardSize = "shard_size", encoderBatchSize = "encoder_batch_size", autoencoder, preprocessing, splits, shards
         case scaleFactor = "scale_factor", note
     }
 
     public init(latentShape: [Int], dtype: LatentDType, stored: StoredLatent, zstdLevel: Int, shardSize: Int,
-                autoencoder: Autoencoder, preprocessing: Preprocessing, splits: [Split], shards: [Shard],
+                encoderBatchSize: Int, autoencoder: Autoencoder, preprocessing: Preprocessing, splits: [Split], shards: [Shard],
                 scaleFactor: Float? = nil) {
         formatVersion = Self.currentVersion
         self.latentShape = latentShape
@@ -90,6 +93,7 @@ public struct LatentCacheManifest: Codable, Equatable {
         compression = "zstd"
         self.zstdLevel = zstdLevel
         self.shardSize = shardSize
+        self.encoderBatchSize = encoderBatchSize
         self.autoencoder = autoencoder
         self.preprocessing = preprocessing
         self.splits = splits
@@ -107,6 +111,7 @@ public struct LatentCacheManifest: Codable, Equatable {
         compression = try c.decode(String.self, forKey: .compression)
         zstdLevel = try c.decode(Int.self, forKey: .zstdLevel)
         shardSize = try c.decode(Int.self, forKey: .shardSize)
+        encoderBatchSize = try c.decode(Int.self, forKey: .encoderBatchSize)
         autoencoder = try c.decode(Autoencoder.self, forKey: .autoencoder)
         preprocessing = try c.decode(Preprocessing.self, forKey: .preprocessing)
         splits = try c.decode([Split].self, forKey: .splits)
@@ -124,6 +129,7 @@ public struct LatentCacheManifest: Codable, Equatable {
         try c.encode(compression, forKey: .compression)
         try c.encode(zstdLevel, forKey: .zstdLevel)
         try c.encode(shardSize, forKey: .shardSize)
+        try c.encode(encoderBatchSize, forKey: .encoderBatchSize)
         try c.encode(autoencoder, forKey: .autoencoder)
         try c.encode(preprocessing, forKey: .preprocessing)
         try c.encode(splits, forKey: .splits)

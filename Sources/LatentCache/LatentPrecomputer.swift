@@ -132,7 +132,7 @@ public final class LatentPrecomputer {
         ShardSidecar(file: shard.file, split: splits[shard.split].name, firstSample: shard.range.lowerBound,
                      sampleCount: shard.range.count, bytes: 0, xxh64: "", autoencoderFingerprint: autoencoder.fingerprint,
                      dataset: splits[shard.split].dataset.identity, dtype: options.dtype, stored: stored,
-                     zstdLevel: options.zstdLevel, latentShape: latentShape)
+                     zstdLevel: options.zstdLevel, latentShape: latentShape, encoderBatchSize: options.batchSize)
     }
 
     @discardableResult
@@ -273,7 +273,7 @@ public final class LatentPrecomputer {
         }
         let manifest = LatentCacheManifest(
             latentShape: latentShape, dtype: options.dtype, stored: stored, zstdLevel: options.zstdLevel,
-            shardSize: options.shardSize, autoencoder: autoencoder, preprocessing: preprocessing,
+            shardSize: options.shardSize, encoderBatchSize: options.batchSize, autoencoder: autoencoder, preprocessing: preprocessing,
             splits: splits.map { .init(name: $0.name, dataset: $0.dataset.identity, sampleCount: $0.dataset.count) },
             shards: entries)
         try manifest.write(to: directory)

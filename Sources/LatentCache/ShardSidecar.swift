@@ -19,11 +19,14 @@ struct ShardSidecar: Codable, Equatable {
     var stored: StoredLatent
     var zstdLevel: Int
     var latentShape: [Int]
+    /// The encoder batch size: it changes the latents' last bits, so it is part of the plan.
+    var encoderBatchSize: Int
 
     enum CodingKeys: String, CodingKey {
         case file, split, bytes, xxh64, dataset, dtype, stored
         case firstSample = "first_sample", sampleCount = "sample_count"
         case autoencoderFingerprint = "autoencoder_fingerprint", zstdLevel = "zstd_level", latentShape = "latent_shape"
+        case encoderBatchSize = "encoder_batch_size"
     }
 
     static func fileName(forShard shard: String) -> String { shard + ".json" }

@@ -74,11 +74,11 @@ final class CacheFixtures {
 
     @discardableResult
     func precompute(into dir: URL, shardSize: Int = 5, dtype: LatentDType = .float16, stopAfter: Int? = nil,
-                    autoencoder: URL? = nil, trainLimit: Int? = nil) throws -> PrecomputeReport {
+                    autoencoder: URL? = nil, trainLimit: Int? = nil, batchSize: Int = 4) throws -> PrecomputeReport {
         var options = PrecomputeOptions()
         options.shardSize = shardSize
         options.dtype = dtype
-        options.batchSize = 4
+        options.batchSize = batchSize
         options.stopAfterShards = stopAfter
         let precomputer = try LatentPrecomputer(autoencoder: autoencoder ?? autoencoderURL, splits: try splits(trainLimit: trainLimit),
                                                 preprocessing: .init(resolution: 16, fit: "pad", channels: 1),

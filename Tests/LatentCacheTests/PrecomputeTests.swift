@@ -111,6 +111,16 @@ final class PrecomputeTests: XCTestCase {
         XCTAssertEqual(try CacheFixtures.files(in: resumed), a)
     }
 
+    func testRerunWithAnotherEncoderBatchSizeRewritesEveryShard() throws {
+        let fixtures = try CacheFixtures()
+        let dir = fixtures.directory("cache")
+        try fixtures.precompute(into: dir)
+        let report = try fixtures.precompute(into: dir, batchSize: 3)
+        XCTAssertEqual(report.shardsSkipped, [])
+        XCTAssertEqual(report.shardsWritten.count, 7)
+        XCTAssertEqual(try LatentCacheManifest.read(from: dir).encoderBatchSize, 3)
+    }
+
     func testSmallerShardSizeOnRerunRemovesShardsTheManifestNoLongerNames() throws {
         let fixtures = try CacheFixtures()
         let dir = fixtures.directory("cache")
