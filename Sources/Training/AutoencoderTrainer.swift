@@ -24,10 +24,16 @@ public final class AutoencoderTrainer {
     let autoencoderSync: GradientSynchronizer
     let discriminatorSync: GradientSynchronizer
     let dataset: ImageDataset
-    public private(set) var sampler: DistributedSampler
+    public internal(set) var sampler: DistributedSampler
     /// Draws the posterior samples z = μ + σ·ε.
     var noiseGenerator: RandomGenerator
-    public private(set) var step = 0
+    public internal(set) var step = 0
+    /// Metrics summed since the last progress line (saved in checkpoints).
+    var metricWindow = MetricWindow()
+    /// The config file's text, saved verbatim with every checkpoint when set.
+    public var configSource: String?
+    /// Set when training ended early on a stop request (a signal), after the checkpoint.
+    public internal(set) var stoppedEarly = false
     public let learningRate: LearningRateScaling
     let runDirectory: URL
     let reporter: ProgressReporter
@@ -91,24 +97,27 @@ public final class AutoencoderTrainer {
         reporter.say("data: \(dataset.identity), \(dataset.count) images, batch \(config.data.batchSize) per rank x "
             + "\(communicator.size) rank(s) x \(trainer.accumulateGradBatches) accumulation")
         reporter.say(learningRate.description)
-        var window: [String: Float] = [:]
-        var windowCount = 0
         while step < trainer.maxSteps {
             let metrics = try trainStep()
-            for (k, v) in metrics { window[k, default: 0] += v }
-            windowCount += 1
+            metricWindow.add(metrics)
             step += 1
             if step % trainer.logEvery == 0 || step == trainer.maxSteps {
-                var averaged = window.mapValues { $0 / Float(windowCount) }
-                averaged = try rankAveraged(averaged)
+                let averaged = try rankAveraged(metricWindow.means)
                 reporter.report(step: step, metrics: averaged,
                                 order: ["rec_loss", "p_loss", "kl_loss", "quant_loss", "perplexity", "g_loss", "d_weight", "disc_loss"])
-                window = [:]
-                windowCount = 0
+                metricWindow = MetricWindow()
             }
             if step % trainer.imageEvery == 0 || step == trainer.maxSteps { try writeReconstructionGrid() }
-            if step % trainer.checkpointEvery == 0 || step == trainer.maxSteps { try saveModel() }
+            // Every rank takes part in the vote every step, so all stop at the same step.
+            let stopping = try StopRequest.shared.agreed(by: communicator)
+            if step % trainer.checkpointEvery == 0 || step == trainer.maxSteps || stopping { try saveCheckpoint() }
+            if stopping {
+                reporter.say("stop requested: checkpoint of step \(step) written; resume with --resume latest")
+                stoppedEarly = true
+                return
+            }
         }
+        try saveModel()
     }
 
     /// One optimisation step over `accumulate_grad_batches` micro-batches. Returns this rank's
@@ -129,7 +138,7 @@ public final class AutoencoderTrainer {
                                        regularization: forward.regularization,
                                        lastLayer: model.lastLayerWeight, step: step)
             RankFailure.requireFinite(g.log["total_loss"] ?? .nan, "autoencoder loss at step \(step)", communicator: communicator)
-            (g.loss * scale).backward()
+            (g.backwardTarget * scale).backward()
             for (k, v) in g.log { metrics[k, default: 0] += v * scale }
             if let perplexity = forward.perplexity { metrics["perplexity", default: 0] += perplexity * scale }
             if discriminatorActive {

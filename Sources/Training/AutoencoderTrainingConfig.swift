@@ -45,6 +45,11 @@ public struct AutoencoderTrainingConfig: Codable, Equatable, Sendable {
             errors.append("data.channels \(data.channels) differs from model.autoencoder.in_channels \(model.autoencoder.inChannels)")
         }
         if data.batchSize <= 0 { errors.append("data.batch_size must be positive") }
+        let layers = model.loss.discNumLayers
+        if PatchDiscriminator.outputSize(inputSize: data.resolution, layerCount: layers) < 1 {
+            errors.append("data.resolution \(data.resolution) is too small for the PatchGAN discriminator with "
+                + "model.loss.disc_num_layers \(layers): use larger images or fewer discriminator layers")
+        }
         errors += trainer.validationErrors()
         return errors
     }
@@ -67,6 +72,10 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
     public var bucketMiB: Int = 25
     /// Global-norm gradient clipping (0 = off).
     public var gradientClip: Float = 0
+    /// Retention: the newest `keep_last` checkpoints are kept…
+    public var keepLast: Int = 3
+    /// …and every checkpoint whose step is a multiple of `keep_every` (0 = none).
+    public var keepEvery: Int = 0
 
     public init() {}
 
@@ -75,7 +84,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         case maxSteps = "max_steps", accumulateGradBatches = "accumulate_grad_batches", scaleLR = "scale_lr"
         case logEvery = "log_every", imageEvery = "image_every", checkpointEvery = "checkpoint_every"
         case evaluationImages = "evaluation_images", runDirectory = "run_dir", bucketMiB = "bucket_mib"
-        case gradientClip = "gradient_clip"
+        case gradientClip = "gradient_clip", keepLast = "keep_last", keepEvery = "keep_every"
     }
 
     public init(from decoder: Decoder) throws {
@@ -92,6 +101,8 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         runDirectory = try c.decodeIfPresent(String.self, forKey: .runDirectory) ?? d.runDirectory
         bucketMiB = try c.decodeIfPresent(Int.self, forKey: .bucketMiB) ?? d.bucketMiB
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
+        keepLast = try c.decodeIfPresent(Int.self, forKey: .keepLast) ?? d.keepLast
+        keepEvery = try c.decodeIfPresent(Int.self, forKey: .keepEvery) ?? d.keepEvery
     }
 
     public func validationErrors() -> [String] {
@@ -103,6 +114,8 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         }
         if bucketMiB <= 0 { errors.append("trainer.bucket_mib must be positive") }
         if gradientClip < 0 { errors.append("trainer.gradient_clip must not be negative") }
+        if keepLast < 1 { errors.append("trainer.keep_last must be at least 1 (the newest checkpoint is always kept)") }
+        if keepEvery < 0 { errors.append("trainer.keep_every must not be negative (0 keeps none for this reason)") }
         return errors
     }
 }

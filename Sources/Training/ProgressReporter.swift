@@ -20,7 +20,7 @@ public final class ProgressReporter {
             if !FileManager.default.fileExists(atPath: metricsURL.path) {
                 _ = FileManager.default.createFile(atPath: metricsURL.path, contents: nil)
             }
-            metricsFile = try? FileHandle(forWritingTo: metricsURL)
+            metricsFile = try? FileHandle(forUpdating: metricsURL)
             _ = try? metricsFile?.seekToEnd()
         } else {
             metricsFile = nil
@@ -59,6 +59,27 @@ public final class ProgressReporter {
             metricsFile?.write(data + Data("\n".utf8))
         }
         return secondsPerStep
+    }
+
+    /// Resuming at `step`: drops metrics lines of later steps (logged by the interrupted run
+    /// after its last checkpoint; the resumed run logs them again) and restarts the timing.
+    public func resume(atStep step: Int) throws {
+        lastStep = step
+        lastTime = ProgressReporter.now()
+        guard let metricsFile else { return }
+        try metricsFile.seek(toOffset: 0)
+        let data = try metricsFile.readToEnd() ?? Data()
+        var keep = 0
+        var start = 0
+        for (i, byte) in data.enumerated() where byte == UInt8(ascii: "\n") {
+            let line = data[start..<i]
+            start = i + 1
+            if let record = try? JSONSerialization.jsonObject(with: line) as? [String: Any],
+               let logged = (record["step"] as? NSNumber)?.intValue, logged > step { break }
+            keep = i + 1
+        }
+        try metricsFile.truncate(atOffset: UInt64(keep))
+        try metricsFile.seekToEnd()
     }
 
     public var elapsed: Double { ProgressReporter.now() - startTime }

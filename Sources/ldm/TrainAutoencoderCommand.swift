@@ -3,7 +3,7 @@ import Distributed
 import Foundation
 import Training
 
-/// `ldm train-autoencoder --config FILE`: the first stage.
+/// `ldm train-autoencoder --config FILE [--resume latest|DIR]`: the first stage.
 struct TrainAutoencoderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train-autoencoder",
@@ -21,16 +21,24 @@ struct TrainAutoencoderCommand: ParsableCommand {
     @Option(name: .long, help: "LPIPS weights (safetensors).")
     var lpipsWeights: String = "Checkpoints/pretrained/lpips_vgg16.safetensors"
 
+    @Option(name: .long, help: ArgumentHelp("Continue from a checkpoint: `latest` (the run's newest committed one; "
+        + "starts fresh if there is none) or a checkpoint directory.", valueName: "latest|DIR"))
+    var resume: String?
+
     func run() throws {
         let communicator = try Communicators.make()
-        var settings = try ConfigLoader.load(AutoencoderTrainingConfig.self, from: URL(fileURLWithPath: config))
+        let url = URL(fileURLWithPath: config)
+        var settings = try ConfigLoader.load(AutoencoderTrainingConfig.self, from: url)
         if let maxSteps { settings.trainer.maxSteps = maxSteps }
         if let runDir { settings.trainer.runDirectory = runDir }
+        // SIGTERM (Slurm's time limit, preemption) and SIGINT: checkpoint at the next step, then exit 0.
+        StopRequest.shared.installSignalHandlers()
         RankFailure.guarding("train-autoencoder", communicator: communicator) {
-            let trainer = try AutoencoderTrainer(config: settings, communicator: communicator,
-                                                 lpipsWeights: URL(fileURLWithPath: lpipsWeights))
+            let trainer = try AutoencoderTrainer.start(config: settings, communicator: communicator,
+                                                       lpipsWeights: URL(fileURLWithPath: lpipsWeights), resume: resume,
+                                                       configSource: try? String(contentsOf: url, encoding: .utf8))
             try trainer.train()
-            try trainer.evaluateHeldOut()
+            if !trainer.stoppedEarly { try trainer.evaluateHeldOut() }
         }
     }
 }

@@ -66,11 +66,17 @@ public enum FirstStageModel {
     /// Metadata key holding the architecture as JSON.
     public static let configMetadataKey = "ldm.autoencoder_config"
 
-    /// Writes the weights as safetensors with the architecture and step in the metadata.
-    public static func save(_ model: FirstStageModel, config: AutoencoderConfig, step: Int, to url: URL) throws {
-        let json = String(decoding: try JSONEncoder().encode(config), as: UTF8.self)
-        try SafeTensors.write(model.module.stateDict(), metadata: [configMetadataKey: json, "ldm.step": String(step),
-                                                                   "format": "ldm-swift first stage"], to: url)
+    /// Writes the weights as safetensors with the architecture and step in the metadata, plus
+    /// `extraMetadata` (e.g. where an imported model came from).
+    public static func save(_ model: FirstStageModel, config: AutoencoderConfig, step: Int, to url: URL,
+                            extraMetadata: [String: String] = [:]) throws {
+        // Sorted keys: the same model gives the same bytes (checkpoint hashes compare runs).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try encoder.encode(config), as: UTF8.self)
+        let metadata = extraMetadata.merging([configMetadataKey: json, "ldm.step": String(step),
+                                              "format": "ldm-swift first stage"]) { _, ours in ours }
+        try SafeTensors.write(model.module.stateDict(), metadata: metadata, to: url)
     }
 
     /// Loads a model written by `save`: the architecture comes from the file.

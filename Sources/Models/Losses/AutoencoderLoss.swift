@@ -72,7 +72,12 @@ public final class AutoencoderLoss {
     public func discriminatorFactor(step: Int) -> Float { step < config.discStart ? 0 : config.discFactor }
 
     public struct GeneratorOutput {
+        /// The loss itself (value and graph).
         public let loss: Tensor
+        /// A scalar with the same gradient as `loss` w.r.t. the autoencoder's parameters that
+        /// is cheaper to differentiate (it does not pass through LPIPS or the discriminator
+        /// again). Train by calling `backwardTarget.backward()`.
+        public let backwardTarget: Tensor
         public var log: [String: Float]
     }
 
@@ -80,7 +85,8 @@ public final class AutoencoderLoss {
     public func generatorLoss(inputs x: Tensor, reconstructions xr: Tensor, regularization: Regularization,
                               lastLayer: Tensor, step: Int) -> GeneratorOutput {
         let batch = Float(x.shape[0])
-        var rec = (x - xr).abs() * config.pixelWeight
+        // pixelloss_weight is stored but never applied by the reference; so here too.
+        var rec = (x - xr).abs()
         var perceptualValue: Float = 0
         if let perceptual, config.perceptualWeight > 0 {
             let p = perceptual(x, xr).reshaped([x.shape[0], 1, 1, 1])
@@ -104,14 +110,23 @@ public final class AutoencoderLoss {
             log["quant_loss"] = qloss.item
         }
         log["nll_loss"] = nll.item
+
+        // Everything but the regulariser reaches the parameters through x̂, so the gradient of
+        // the loss is carried by ∂loss/∂x̂: one backward pass through LPIPS and one through the
+        // discriminator give both the adaptive weight and the final gradient, instead of
+        // traversing them again for every norm and for the loss.
+        var gradientAtReconstruction = gradients(of: nll, wrt: [xr])[0] ?? Tensor(zeros: xr.shape)
         let factor = discriminatorFactor(step: step)
         if factor > 0 {
             let wasTraining = discriminator.parameters().first?.requiresGrad ?? true
             discriminator.freeze()  // the generator step trains the autoencoder only
             let gLoss = -discriminator(xr).mean()
             if wasTraining { discriminator.unfreeze() }
-            let dWeight = adaptiveWeight(nll: nll, gLoss: gLoss, lastLayer: lastLayer)
+            let gGradient = gradients(of: gLoss, wrt: [xr])[0] ?? Tensor(zeros: xr.shape)
+            let dWeight = adaptiveWeight(nllGradient: gradientAtReconstruction, gLossGradient: gGradient,
+                                         reconstruction: xr, lastLayer: lastLayer)
             total = total + gLoss * (dWeight * factor)
+            gradientAtReconstruction = gradientAtReconstruction.adding(gGradient * (dWeight * factor))
             log["g_loss"] = gLoss.item
             log["d_weight"] = dWeight
         } else {
@@ -120,13 +135,31 @@ public final class AutoencoderLoss {
         }
         log["disc_factor"] = factor
         log["total_loss"] = total.item
-        return GeneratorOutput(loss: total, log: log)
+        // Σ x̂ ⊙ sg(∂loss/∂x̂) + regulariser has the loss's gradient w.r.t. every parameter.
+        var surrogate = (xr * gradientAtReconstruction.detached()).sum()
+        switch regularization {
+        case .kl(let posterior): surrogate = surrogate + posterior.kl().sum() * (config.klWeight / batch)
+        case .codebook(let qloss): surrogate = surrogate + qloss * config.codebookWeight
+        }
+        return GeneratorOutput(loss: total, backwardTarget: surrogate, log: log)
     }
 
     /// d_weight = clamp(‖∇_L nll‖ / (‖∇_L g_loss‖ + 1e-4), 0, 1e4) · disc_weight.
     public func adaptiveWeight(nll: Tensor, gLoss: Tensor, lastLayer: Tensor) -> Float {
         guard let nllGrad = gradients(of: nll, wrt: [lastLayer])[0],
               let gGrad = gradients(of: gLoss, wrt: [lastLayer])[0] else { return 0 }
+        return adaptiveWeight(nllNorm: nllGrad, gNorm: gGrad)
+    }
+
+    /// The same weight from the two losses' gradients at x̂ = decoder output, chained through
+    /// the last layer only.
+    func adaptiveWeight(nllGradient: Tensor, gLossGradient: Tensor, reconstruction xr: Tensor, lastLayer: Tensor) -> Float {
+        guard let nllGrad = gradients(of: xr, wrt: [lastLayer], seed: nllGradient)[0],
+              let gGrad = gradients(of: xr, wrt: [lastLayer], seed: gLossGradient)[0] else { return 0 }
+        return adaptiveWeight(nllNorm: nllGrad, gNorm: gGrad)
+    }
+
+    func adaptiveWeight(nllNorm nllGrad: Tensor, gNorm gGrad: Tensor) -> Float {
         let nllNorm = nllGrad.square().sumAsDouble().squareRoot()
         let gNorm = gGrad.square().sumAsDouble().squareRoot()
         let weight = min(max(nllNorm / (gNorm + 1e-4), 0), 1e4)

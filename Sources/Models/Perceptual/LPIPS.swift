@@ -86,16 +86,19 @@ public final class LPIPS: Module {
     /// Distance per image, [B]. Gradients flow to both inputs; the network is frozen.
     public func callAsFunction(_ x: Tensor, _ y: Tensor) -> Tensor {
         precondition(x.shape == y.shape && x.rank == 4, "LPIPS needs two [B, C, H, W] images of one shape, got \(x.shape) and \(y.shape)")
-        let batch = x.shape[0]
-        // One pass over both images.
-        let both = scaled(Tensor.concatenate([threeChannel(x), threeChannel(y)], alongAxis: 0))
+        // Separate passes, so the backward pass only runs for an input that needs gradients
+        // (the reconstruction, not the real image).
+        let fx = features(of: x), fy = features(of: y)
         var total: Tensor?
-        for (k, tap) in net(both).enumerated() {
-            let halves = unitNormalized(tap).split(sizes: [batch, batch], alongAxis: 0)
-            let d = lins[k].conv((halves[0] - halves[1]).square()).mean(alongAxes: [1, 2, 3])
+        for k in 0..<fx.count {
+            let d = lins[k].conv((unitNormalized(fx[k]) - unitNormalized(fy[k])).square()).mean(alongAxes: [1, 2, 3])
             total = total.map { $0 + d } ?? d
         }
         return total!
+    }
+
+    func features(of x: Tensor) -> [Tensor] {
+        x.requiresGrad ? net(scaled(threeChannel(x))) : withoutGrad { net(scaled(threeChannel(x))) }
     }
 
     func threeChannel(_ x: Tensor) -> Tensor {

@@ -53,6 +53,14 @@ public final class PatchDiscriminator: Module {
         }
     }
 
+    /// The logit map's side for a square input of side `size` (≤ 0: the input is too small).
+    public static func outputSize(inputSize size: Int, layerCount: Int = 3) -> Int {
+        var s = size
+        for _ in 0..<layerCount { s = (s + 2 - 4) / 2 + 1 }  // k4 s2 p1
+        for _ in 0..<2 { s = s + 2 - 4 + 1 }                 // k4 s1 p1, twice
+        return s
+    }
+
     /// Patch logits [B, 1, h, w].
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var h = x
