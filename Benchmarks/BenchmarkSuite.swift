@@ -8,6 +8,7 @@ enum BenchmarkSuite {
         ("memory", MemoryBenchmark.run),
         ("conv", ConvBenchmark.run),
         ("nnops", NNOpsBenchmark.run),
+        ("latentcache", LatentCacheBenchmark.run),
     ]
 
     static func runAll(arguments: [String]) {
