@@ -1,87 +1,26 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs the scenarios of Tests/MPITestHarness under `mpirun -np 2` and checks what the
 /// ranks report. The harness is an executable target of this package, so `swift test` builds
 /// it into the same directory as the test bundle.
 final class MPILaunchTests: XCTestCase {
-    struct Outcome {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        var seconds: Double
-    }
+    typealias Outcome = ProcessOutcome
 
     /// Generous for a job that takes about a second, but short enough that a hang fails fast.
     let timeout: Double = 30
 
-    func harnessURL() throws -> URL {
-        let name = "MPITestHarness"
-        var directories = [URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0]).deletingLastPathComponent(),
-                           Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
-            directories.append(bundle.bundleURL.deletingLastPathComponent())
-        }
-        for dir in directories {
-            let candidate = dir.appendingPathComponent(name)
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        XCTFail("\(name) not found next to the test bundle in \(directories.map(\.path)); build it with `swift build`")
-        throw XCTSkip("no harness")
-    }
+    func harnessURL() throws -> URL { try Launcher.builtProduct("MPITestHarness") }
 
-    func mpirunURL() throws -> URL {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for dir in path.split(separator: ":") {
-            let candidate = URL(fileURLWithPath: String(dir)).appendingPathComponent("mpirun")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        }
-        throw XCTSkip("mpirun is not installed (apt install openmpi-bin)")
-    }
+    func mpirunURL() throws -> URL { try Launcher.mpirun() }
 
-    /// Runs `executable arguments`, killing it after `timeout` seconds.
     func run(_ executable: URL, _ arguments: [String], environment extra: [String: String] = [:]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        // Tests run as root in containers; Open MPI refuses that without both variables.
-        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        for launcherVariable in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"] { environment[launcherVariable] = nil }
-        environment.merge(extra) { $1 }
-        process.environment = environment
-        // Files, not pipes: a chatty child can never block on a full pipe while we wait.
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("mpi-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("stdout"), errURL = dir.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        process.standardOutput = out
-        process.standardError = err
-        let finished = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in finished.signal() }
-        let start = Date()
-        try process.run()
-        if finished.wait(timeout: .now() + timeout) == .timedOut {
-            process.terminate()  // mpirun forwards SIGTERM to its ranks.
-            _ = finished.wait(timeout: .now() + 5)
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            XCTFail("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) did not finish in \(timeout) s")
-        }
-        try out.close()
-        try err.close()
-        return Outcome(status: process.terminationStatus,
-                       stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-                       stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self),
-                       seconds: Date().timeIntervalSince(start))
+        try Launcher.run(executable, arguments, environment: extra, timeout: timeout)
     }
 
     func mpirun(_ scenario: String, ranks: Int = 2) throws -> Outcome {
-        try run(try mpirunURL(), ["-np", "\(ranks)", "--oversubscribe", "--bind-to", "none", "--allow-run-as-root",
-                                  try harnessURL().path, scenario])
+        try run(try mpirunURL(), Launcher.mpirunArguments(ranks: ranks) + [try harnessURL().path, scenario])
     }
 
     /// Both ranks must report success, and the job must exit cleanly.

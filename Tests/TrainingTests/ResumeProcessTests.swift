@@ -4,6 +4,7 @@ import Distributed
 import Foundation
 import NN
 import Tensor
+import TestSupport
 import XCTest
 @testable import Training
 
