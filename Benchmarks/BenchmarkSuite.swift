@@ -5,8 +5,10 @@ import Tensor
 enum BenchmarkSuite {
     static let all: [(name: String, run: () -> Void)] = [
         ("gemm", GEMMBenchmark.run),
+        ("memory", MemoryBenchmark.run),
         ("conv", ConvBenchmark.run),
         ("nnops", NNOpsBenchmark.run),
+        ("latentcache", LatentCacheBenchmark.run),
     ]
 
     static func runAll(arguments: [String]) {

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-swift build -c release
+# `swift test` builds the executables the MPI tests launch, too.
 swift test -c release -Xswiftc -enable-testing "$@"

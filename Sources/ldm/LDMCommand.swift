@@ -7,5 +7,6 @@ struct LDMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ldm",
         abstract: "Latent diffusion models on CPUs, data-parallel over MPI ranks.",
-        subcommands: [TrainAutoencoderCommand.self, ImportVAECommand.self, ExportVAECommand.self])
+        subcommands: [TrainAutoencoderCommand.self, ImportVAECommand.self, ExportVAECommand.self,
+                      PrecomputeLatentsCommand.self, CacheCommand.self])
 }
