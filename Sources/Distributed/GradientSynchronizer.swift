@@ -29,6 +29,10 @@ public final class GradientSynchronizer {
     public let buckets: [Bucket]
     /// One flat buffer per bucket, allocated once and reused every step.
     private let bucketStorage: [TensorStorage]
+    /// Time in `synchronize` with several ranks (packing, allreduce, averaging, unpacking).
+    public let synchronizeTime = Stopwatch()
+    /// Time in its allreduce calls alone (one per bucket).
+    public let allreduceTime = Stopwatch()
 
     /// - Parameters:
     ///   - parameters: the trainable tensors, in the same order on every rank.
@@ -73,6 +77,10 @@ public final class GradientSynchronizer {
             for p in parameters where p.grad == nil { p.grad = Tensor(zeros: p.shape) }
             return
         }
+        try synchronizeTime.time { try reduceBuckets() }
+    }
+
+    private func reduceBuckets() throws {
         let worldSize = Float(communicator.size)
         for (bucket, storage) in zip(buckets, bucketStorage) {
             let flat = storage.pointer
@@ -85,7 +93,7 @@ public final class GradientSynchronizer {
                     (flat + offset).update(repeating: 0, count: p.count)
                 }
             }
-            try communicator.allreduce(storage.buffer, op: .sum)
+            try allreduceTime.time { try communicator.allreduce(storage.buffer, op: .sum) }
             Parallel.forRange(bucket.elementCount, grain: 1 << 16) { range in
                 for j in range { flat[j] /= worldSize }
             }

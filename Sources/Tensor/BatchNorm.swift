@@ -4,10 +4,23 @@ import Foundation
 // statistics) each channel is normalised with its batch mean and biased variance, and the
 // running statistics, when given, move by `momentum` towards the batch mean and the unbiased
 // variance; in evaluation the running statistics are used. Channels run in parallel.
+//
+// Synchronised batch norm (torch.nn.SyncBatchNorm): when the batch is split over several
+// participants (data-parallel ranks), a `statisticsReducer` that sums a Double buffer over all
+// of them in place makes the statistics those of the whole batch. Forward reduces the
+// per-channel sums (and the sample count), then the centred sums of squares; backward reduces
+// Σg and Σg·(x − μ), so dx is the gradient of the sum of every participant's loss. The weight
+// and bias gradients stay local sums (the data-parallel gradient average combines them). The
+// reducer is a collective: every participant must run the same batch-norm calls in the same
+// order. This file knows nothing about how the sum is carried out.
+
+/// Sums the buffer element-wise over every participant of a synchronised batch norm, in place.
+public typealias BatchNormStatisticsReducer = (UnsafeMutableBufferPointer<Double>) -> Void
 
 extension Tensor {
     public func batchNorm(weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-                          training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+                          training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
+                          statisticsReducer: BatchNormStatisticsReducer? = nil) -> Tensor {
         precondition(rank >= 2, "batchNorm needs [N, C, *], got \(shape)")
         let batch = shape[0], channels = shape[1]
         let spatial = count / max(batch * channels, 1), perChannel = batch * spatial
@@ -16,31 +29,41 @@ extension Tensor {
         }
         precondition((runningMean == nil) == (runningVar == nil), "batchNorm: give both running statistics or neither")
         let useBatchStatistics = training || runningMean == nil
-        precondition(!useBatchStatistics || perChannel > 1,
-                     "batchNorm: expected more than 1 value per channel when training, got input shape \(shape)")
+        let geometry = BatchNormKernel.Geometry(batch: batch, channels: channels, spatial: spatial)
 
         var stats = [Double](repeating: 0, count: 2 * channels)   // (mean, 1/σ) per channel
-        let out = Tensor(uninitialized: shape)
-        let xp = pointer, op = out.pointer, wp = weight?.pointer, bp = bias?.pointer
-        let rmp = runningMean?.pointer, rvp = runningVar?.pointer
-        stats.withUnsafeMutableBufferPointer { st in
-            Parallel.forEach(channels) { c in
-                let mean: Double, variance: Double
-                if useBatchStatistics {
-                    (mean, variance) = BatchNormKernel.channelMoments(xp, channel: c, batch: batch,
-                                                                      channels: channels, spatial: spatial)
-                    if training, let rmp, let rvp {
-                        let unbiased = variance * Double(perChannel) / Double(perChannel - 1)
-                        rmp[c] = Float((1 - Double(momentum)) * Double(rmp[c]) + Double(momentum) * mean)
-                        rvp[c] = Float((1 - Double(momentum)) * Double(rvp[c]) + Double(momentum) * unbiased)
-                    }
-                } else {
-                    mean = Double(rmp![c]); variance = Double(rvp![c])
+        let xp = pointer, wp = weight?.pointer, bp = bias?.pointer
+        // Values per channel over all participants (the local count without a reducer).
+        var total = Double(perChannel)
+        if useBatchStatistics {
+            let (means, variances, count) = BatchNormKernel.moments(xp, geometry, reducer: statisticsReducer)
+            total = count
+            precondition(total > 1, "batchNorm: expected more than 1 value per channel when training, got input shape \(shape)"
+                + (statisticsReducer == nil ? "" : " (\(Int(total)) values per channel over all participants)"))
+            if training, let rmp = runningMean?.pointer, let rvp = runningVar?.pointer {
+                let m = Double(momentum)
+                for c in 0..<channels {
+                    let unbiased = variances[c] * total / (total - 1)
+                    rmp[c] = Float((1 - m) * Double(rmp[c]) + m * means[c])
+                    rvp[c] = Float((1 - m) * Double(rvp[c]) + m * unbiased)
                 }
-                let rstd = 1 / (variance + Double(eps)).squareRoot()
-                st[2 * c] = mean; st[2 * c + 1] = rstd
-                let centre = SplitMean(mean)
-                let s8 = Float8(repeating: Float(rstd) * (wp?[c] ?? 1)), b8 = Float8(repeating: bp?[c] ?? 0)
+            }
+            for c in 0..<channels {
+                stats[2 * c] = means[c]; stats[2 * c + 1] = 1 / (variances[c] + Double(eps)).squareRoot()
+            }
+        } else {
+            let rmp = runningMean!.pointer, rvp = runningVar!.pointer
+            for c in 0..<channels {
+                stats[2 * c] = Double(rmp[c]); stats[2 * c + 1] = 1 / (Double(rvp[c]) + Double(eps)).squareRoot()
+            }
+        }
+
+        let out = Tensor(uninitialized: shape)
+        let op = out.pointer
+        stats.withUnsafeBufferPointer { st in
+            Parallel.forEach(channels) { c in
+                let centre = SplitMean(st[2 * c])
+                let s8 = Float8(repeating: Float(st[2 * c + 1]) * (wp?[c] ?? 1)), b8 = Float8(repeating: bp?[c] ?? 0)
                 for n in 0..<batch {
                     let row = (n * channels + c) * spatial
                     Vectorized.map(spatial, xp + row, op + row) { v in centre.centered(v) * s8 + b8 }
@@ -57,35 +80,46 @@ extension Tensor {
             let dw = needAffine ? Tensor(uninitialized: [channels]) : nil
             let db = needAffine ? Tensor(uninitialized: [channels]) : nil
             let gp = g.pointer, dxp = dx?.pointer, dwp = dw?.pointer, dbp = db?.pointer
-            Parallel.forEach(channels) { c in
-                let centre = SplitMean(stats[2 * c]), rstd = Float(stats[2 * c + 1]), w = wp?[c] ?? 1
-                var sumG = 0.0, sumGX = 0.0   // Σ g and Σ g·(x − μ) over the channel
-                for n in 0..<batch {
-                    let row = (n * channels + c) * spatial
-                    let xr = xp + row, gr = gp + row
-                    let (sg, sgx) = Vectorized.sums(spatial) { i, len in
-                        let full = len == Vectorized.lanes
-                        let xv = full ? Vectorized.load(xr + i) : Vectorized.load(xr + i, count: len)
-                        let gv = full ? Vectorized.load(gr + i) : Vectorized.load(gr + i, count: len)
-                        return (gv, gv * centre.centered(xv))
+            // Σ g and Σ g·(x − μ) per channel, over this participant's samples.
+            var sums = [Double](repeating: 0, count: 2 * channels)
+            sums.withUnsafeMutableBufferPointer { s in
+                Parallel.forEach(channels) { c in
+                    let centre = SplitMean(stats[2 * c])
+                    var sumG = 0.0, sumGX = 0.0
+                    for n in 0..<batch {
+                        let row = (n * channels + c) * spatial
+                        let xr = xp + row, gr = gp + row
+                        let (sg, sgx) = Vectorized.sums(spatial) { i, len in
+                            let full = len == Vectorized.lanes
+                            let xv = full ? Vectorized.load(xr + i) : Vectorized.load(xr + i, count: len)
+                            let gv = full ? Vectorized.load(gr + i) : Vectorized.load(gr + i, count: len)
+                            return (gv, gv * centre.centered(xv))
+                        }
+                        sumG += sg; sumGX += sgx
                     }
-                    sumG += sg; sumGX += sgx
+                    s[c] = sumG; s[channels + c] = sumGX
+                    dwp?[c] = Float(sumGX * Double(Float(stats[2 * c + 1]))); dbp?[c] = Float(sumG)
                 }
-                dwp?[c] = Float(sumGX * Double(rstd)); dbp?[c] = Float(sumG)
-                guard let dxp else { return }
-                // Batch statistics: dx = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) / σ with ĝ = g·w.
-                // Running statistics are constants: dx = g·w/σ.
-                let kg = Float8(repeating: rstd * w)
-                var kx = Float8(), k0 = Float8()
-                if useBatchStatistics {
-                    let meanG = Double(w) * sumG / Double(perChannel)
-                    let meanGXhat = Double(w) * Double(rstd) * sumGX / Double(perChannel)
-                    kx = Float8(repeating: Float(-Double(rstd) * Double(rstd) * meanGXhat))
-                    k0 = Float8(repeating: Float(-Double(rstd) * meanG))
-                }
-                for n in 0..<batch {
-                    let row = (n * channels + c) * spatial
-                    Vectorized.map(spatial, gp + row, xp + row, dxp + row) { g, x in g * kg + centre.centered(x) * kx + k0 }
+            }
+            if let dxp {
+                // Batch statistics: dx = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) / σ with ĝ = g·w, the means
+                // over every participant's values. Running statistics are constants: dx = g·w/σ.
+                if useBatchStatistics, let statisticsReducer { sums.withUnsafeMutableBufferPointer { statisticsReducer($0) } }
+                let sums = sums
+                Parallel.forEach(channels) { c in
+                    let centre = SplitMean(stats[2 * c]), rstd = Float(stats[2 * c + 1]), w = wp?[c] ?? 1
+                    let kg = Float8(repeating: rstd * w)
+                    var kx = Float8(), k0 = Float8()
+                    if useBatchStatistics {
+                        let meanG = Double(w) * sums[c] / total
+                        let meanGXhat = Double(w) * Double(rstd) * sums[channels + c] / total
+                        kx = Float8(repeating: Float(-Double(rstd) * Double(rstd) * meanGXhat))
+                        k0 = Float8(repeating: Float(-Double(rstd) * meanG))
+                    }
+                    for n in 0..<batch {
+                        let row = (n * channels + c) * spatial
+                        Vectorized.map(spatial, gp + row, xp + row, dxp + row) { g, x in g * kg + centre.centered(x) * kx + k0 }
+                    }
                 }
             }
             var grads: [Tensor?] = [dx]
@@ -97,29 +131,60 @@ extension Tensor {
 }
 
 enum BatchNormKernel {
-    /// Mean and biased variance of one channel across the batch (two passes, Double).
-    static func channelMoments(_ x: UnsafePointer<Float>, channel c: Int, batch: Int, channels: Int,
-                               spatial: Int) -> (Double, Double) {
-        var sum = 0.0
-        for n in 0..<batch {
-            let r = x + (n * channels + c) * spatial
-            sum += Vectorized.sums(spatial) { i, len in
-                (len == Vectorized.lanes ? Vectorized.load(r + i) : Vectorized.load(r + i, count: len), Float8())
-            }.0
-        }
-        let total = Double(batch * spatial)
-        let mean = sum / total
-        let m8 = Float8(repeating: Float(mean))
-        var d = 0.0, d2 = 0.0
-        for n in 0..<batch {
-            let r = x + (n * channels + c) * spatial
-            let (a, b) = Vectorized.sums(spatial) { i, len in
-                let v = (len == Vectorized.lanes ? Vectorized.load(r + i) : Vectorized.load(r + i, count: len)) - m8
-                return (v, v * v)
+    struct Geometry {
+        let batch: Int, channels: Int, spatial: Int
+        @inline(__always) func row(_ n: Int, _ c: Int) -> Int { (n * channels + c) * spatial }
+    }
+
+    /// Mean and biased variance per channel, with the number of values they cover. Two passes
+    /// in Double: the sums give a first mean m; the sums of (x − m) and (x − m)² around it
+    /// correct the mean and give the variance without cancellation. With a reducer both
+    /// passes' sums (and the count) are summed over all participants before use, so every
+    /// participant gets the statistics of the whole batch.
+    static func moments(_ x: UnsafePointer<Float>, _ g: Geometry, reducer: BatchNormStatisticsReducer?)
+        -> (means: [Double], variances: [Double], count: Double) {
+        let channels = g.channels
+        var first = [Double](repeating: 0, count: channels + 1)   // Σx per channel, then the count
+        first.withUnsafeMutableBufferPointer { s in
+            Parallel.forEach(channels) { c in
+                var sum = 0.0
+                for n in 0..<g.batch {
+                    let r = x + g.row(n, c)
+                    sum += Vectorized.sums(g.spatial) { i, len in
+                        (len == Vectorized.lanes ? Vectorized.load(r + i) : Vectorized.load(r + i, count: len), Float8())
+                    }.0
+                }
+                s[c] = sum
             }
-            d += a; d2 += b
+            s[channels] = Double(g.batch * g.spatial)
+            reducer?(s)
         }
-        let dm = d / total
-        return (Double(Float(mean)) + dm, max(0, d2 / total - dm * dm))
+        let total = first[channels]
+        // The centre of the second pass, rounded to Float as the values it is subtracted from.
+        let centres = (0..<channels).map { Float(first[$0] / total) }
+        var second = [Double](repeating: 0, count: 2 * channels)   // Σ(x − m), then Σ(x − m)²
+        second.withUnsafeMutableBufferPointer { s in
+            Parallel.forEach(channels) { c in
+                let m8 = Float8(repeating: centres[c])
+                var d = 0.0, d2 = 0.0
+                for n in 0..<g.batch {
+                    let r = x + g.row(n, c)
+                    let (a, b) = Vectorized.sums(g.spatial) { i, len in
+                        let v = (len == Vectorized.lanes ? Vectorized.load(r + i) : Vectorized.load(r + i, count: len)) - m8
+                        return (v, v * v)
+                    }
+                    d += a; d2 += b
+                }
+                s[c] = d; s[channels + c] = d2
+            }
+            reducer?(s)
+        }
+        var means = [Double](repeating: 0, count: channels), variances = means
+        for c in 0..<channels {
+            let dm = second[c] / total
+            means[c] = Double(centres[c]) + dm
+            variances[c] = max(0, second[channels + c] / total - dm * dm)
+        }
+        return (means, variances, total)
     }
 }

@@ -83,15 +83,30 @@ extension AutoencoderTrainer {
             config: json, configSource: configSource, scaleFactor: nil, emaUpdateCount: nil)
     }
 
-    func rankState() -> RankTrainingState {
+    /// Every parameter and buffer of the autoencoder and the discriminator, in order.
+    var replicaDigest: UInt64 {
+        ReplicaDigest.digest(model.module.orderedStateDict().map(\.1) + loss.discriminator.orderedStateDict().map(\.1))
+    }
+
+    func rankState(parameterDigest: UInt64) -> RankTrainingState {
         RankTrainingState(rank: communicator.rank, worldSize: communicator.size, cursor: sampler.cursor,
                           generators: [Self.noiseKey: noiseGenerator, Self.dropoutKey: modelRandomSource.generator],
-                          metricWindow: metricWindow)
+                          metricWindow: metricWindow, parameterDigest: parameterDigest)
     }
 
     /// Writes `<run_dir>/checkpoints/step-N/` (collective: every rank calls it at the same
     /// step), then applies the retention rule on rank 0.
     public func saveCheckpoint() throws {
+        if let r = ProcessInfo.processInfo.environment[ReplicaDigest.perturbRankVariable].flatMap(Int.init),
+           r == communicator.rank {
+            withoutGrad { model.module.parameters()[0].pointer[0] += 1e-3 }
+        }
+        // BatchNorm running statistics are rank 0's, as at the start of every step (they differ
+        // between ranks by design only without synchronised BatchNorm).
+        try communicator.broadcast(loss.discriminator.namedBuffers().map(\.1), root: 0)
+        // Diverged replicas are refused before anything is written (docs/DISTRIBUTED.md).
+        let digest = replicaDigest
+        try ReplicaDigest.verify(digest, communicator: communicator, step: step)
         let store = TrainingCheckpointStore(runDirectory: runDirectory)
         let writer = try TrainingCheckpointWriter(store: store, step: step, communicator: communicator)
         let state = try trainingState()
@@ -105,7 +120,7 @@ extension AutoencoderTrainer {
         }
         try OptimizerCheckpoint.write(autoencoderOptimizer, name: "autoencoder", writer: writer)
         try OptimizerCheckpoint.write(discriminatorOptimizer, name: "discriminator", writer: writer)
-        try writer.writeJSON(RankTrainingState.fileName(rank: communicator.rank, worldSize: communicator.size), rankState())
+        try writer.writeJSON(RankTrainingState.fileName(rank: communicator.rank, worldSize: communicator.size), rankState(parameterDigest: digest))
         try writer.commit(metadata: ["trainer": Self.trainerKind, "dataset": dataset.identity,
                                      "config_fingerprint": state.configFingerprint, "model_fingerprint": state.modelFingerprint])
         if communicator.isRoot {
@@ -135,7 +150,8 @@ extension AutoencoderTrainer {
         let ranks = try RankTrainingState.readAll(from: checkpoint)
         let file = RankTrainingState.fileName(rank: communicator.rank % ranks.count, worldSize: ranks.count)
         let mine = try RankTrainingState.resharded(ranks, rank: communicator.rank, worldSize: communicator.size,
-                                                   file: (path as NSString).appendingPathComponent(file))
+                                                   file: (path as NSString).appendingPathComponent(file),
+                                                   replicated: [Self.noiseKey])
         sampler = try DistributedSampler(datasetCount: dataset.count, globalBatchSize: sampler.globalBatchSize,
                                          worldSize: communicator.size, rank: communicator.rank,
                                          seed: config.trainer.seed, shuffle: true, cursor: mine.cursor)
@@ -146,7 +162,7 @@ extension AutoencoderTrainer {
         if communicator.isRoot { try reporter.resume(atStep: step) }
         if checkpoint.worldSize != communicator.size {
             reporter.say("resume: world size \(checkpoint.worldSize) -> \(communicator.size): data order and optimizer "
-                + "state carry over; per-rank noise generators are re-derived (see docs/CHECKPOINTS.md)")
+                + "state and posterior noise carry over; per-rank dropout generators are re-derived (see docs/CHECKPOINTS.md)")
         }
     }
 

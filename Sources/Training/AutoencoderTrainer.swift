@@ -25,7 +25,9 @@ public final class AutoencoderTrainer {
     let discriminatorSync: GradientSynchronizer
     let dataset: ImageDataset
     public internal(set) var sampler: DistributedSampler
-    /// Draws the posterior samples z = μ + σ·ε.
+    /// Draws the posterior samples z = μ + σ·ε. The same on every rank: each draws the noise
+    /// of the global batch and keeps its slice, so a sample's noise does not depend on the
+    /// number of ranks.
     var noiseGenerator: RandomGenerator
     public internal(set) var step = 0
     /// Metrics summed since the last progress line (saved in checkpoints).
@@ -37,6 +39,11 @@ public final class AutoencoderTrainer {
     public let learningRate: LearningRateScaling
     let runDirectory: URL
     let reporter: ProgressReporter
+    /// Wall time of training steps, and of the collectives inside the losses (synchronised
+    /// BatchNorm statistics, the adaptive weight's gradients); the gradient allreduce is timed
+    /// by the synchronisers.
+    public let stepTime = Stopwatch()
+    public let lossCollectiveTime = Stopwatch()
 
     public init(config: AutoencoderTrainingConfig, communicator: Communicator,
                 lpipsWeights: URL = URL(fileURLWithPath: LPIPS.defaultWeightsPath)) throws {
@@ -52,7 +59,24 @@ public final class AutoencoderTrainer {
         let perceptual = config.model.loss.perceptualWeight > 0 ? try LPIPS.pretrained(at: lpipsWeights) : nil
         loss = AutoencoderLoss(config: config.model.loss, perceptual: perceptual,
                                imageChannels: config.model.autoencoder.outChannels, generator: &initGenerator)
-        noiseGenerator = RandomGenerator(seed: config.trainer.seed).derived(1, UInt64(communicator.rank))
+        noiseGenerator = RandomGenerator(seed: config.trainer.seed).derived(1, 0)
+        if communicator.size > 1 {
+            // What ranks would otherwise compute from their own slice is reduced, so N ranks
+            // compute what one process on the global batch would (docs/DISTRIBUTED.md).
+            let timer = lossCollectiveTime
+            if config.trainer.syncBatchNorm {
+                loss.discriminator.setBatchNormStatisticsReducer { [communicator] buffer in
+                    RankFailure.guarding("batch norm statistics allreduce", communicator: communicator) {
+                        try timer.time { try communicator.allreduce(buffer, op: .sum) }
+                    }
+                }
+            }
+            loss.lastLayerGradientAverager = { [communicator] buffer in
+                RankFailure.guarding("adaptive weight gradient allreduce", communicator: communicator) {
+                    try timer.time { try communicator.allreduceMean(buffer) }
+                }
+            }
+        }
 
         dataset = try config.data.trainingSet()
         learningRate = try LearningRateScaling(baseLearningRate: Double(config.model.baseLearningRate),
@@ -98,7 +122,7 @@ public final class AutoencoderTrainer {
             + "\(communicator.size) rank(s) x \(trainer.accumulateGradBatches) accumulation")
         reporter.say(learningRate.description)
         while step < trainer.maxSteps {
-            let metrics = try trainStep()
+            let metrics = try stepTime.time { try trainStep() }
             metricWindow.add(metrics)
             step += 1
             if step % trainer.logEvery == 0 || step == trainer.maxSteps {
@@ -114,10 +138,29 @@ public final class AutoencoderTrainer {
             if stopping {
                 reporter.say("stop requested: checkpoint of step \(step) written; resume with --resume latest")
                 stoppedEarly = true
+                reportCommunicationTime()
                 return
             }
         }
+        reportCommunicationTime()
         try saveModel()
+    }
+
+    /// The share of this rank's step time spent in collectives, on rank 0 (with several ranks).
+    public var communicationSummary: String {
+        let steps = stepTime.seconds
+        let percent = { (t: Double) in steps > 0 ? String(format: "%.2f %%", 100 * t / steps) : "-" }
+        let allreduce = autoencoderSync.allreduceTime.seconds + discriminatorSync.allreduceTime.seconds
+        let synchronize = autoencoderSync.synchronizeTime.seconds + discriminatorSync.synchronizeTime.seconds
+        let inLoss = lossCollectiveTime.seconds
+        return String(format: "communication: %d steps in %.3f s; gradient allreduce %.3f s (%@), with packing %.3f s (%@); "
+            + "loss collectives (BatchNorm statistics, adaptive weight) %.3f s (%@)",
+                      stepTime.calls, steps, allreduce, percent(allreduce), synchronize, percent(synchronize),
+                      inLoss, percent(inLoss))
+    }
+
+    func reportCommunicationTime() {
+        if communicator.size > 1 { reporter.say(communicationSummary) }
     }
 
     /// One optimisation step over `accumulate_grad_batches` micro-batches. Returns this rank's
@@ -129,11 +172,12 @@ public final class AutoencoderTrainer {
         var metrics: [String: Float] = [:]
         model.module.train()
         loss.discriminator.train()
-        // BatchNorm statistics are rank 0's, as DDP's broadcast_buffers.
+        // BatchNorm running statistics are rank 0's, as DDP's broadcast_buffers (synchronised
+        // BatchNorm keeps them equal on every rank anyway; per-rank statistics do not).
         try communicator.broadcast(loss.discriminator.namedBuffers().map(\.1), root: 0)
         for _ in 0..<accumulate {
             let (x, _) = try dataset.batch(sampler.nextBatch())
-            let forward = model.forward(x, generator: &noiseGenerator)
+            let forward = model.forward(x, generator: &noiseGenerator, noiseSlice: (communicator.rank, communicator.size))
             let g = loss.generatorLoss(inputs: x, reconstructions: forward.reconstruction,
                                        regularization: forward.regularization,
                                        lastLayer: model.lastLayerWeight, step: step)

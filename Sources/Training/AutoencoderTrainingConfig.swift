@@ -76,6 +76,11 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
     public var keepLast: Int = 3
     /// …and every checkpoint whose step is a multiple of `keep_every` (0 = none).
     public var keepEvery: Int = 0
+    /// With several ranks, BatchNorm layers (the discriminator's) normalise with the statistics
+    /// of the whole global batch (torch.nn.SyncBatchNorm), so N ranks train as one process on
+    /// the global batch would. false: each rank uses its own slice's statistics, as PyTorch DDP
+    /// without SyncBatchNorm (the reference): the objective then depends on the number of ranks.
+    public var syncBatchNorm: Bool = true
 
     public init() {}
 
@@ -85,6 +90,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         case logEvery = "log_every", imageEvery = "image_every", checkpointEvery = "checkpoint_every"
         case evaluationImages = "evaluation_images", runDirectory = "run_dir", bucketMiB = "bucket_mib"
         case gradientClip = "gradient_clip", keepLast = "keep_last", keepEvery = "keep_every"
+        case syncBatchNorm = "sync_batchnorm"
     }
 
     public init(from decoder: Decoder) throws {
@@ -103,6 +109,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
         keepLast = try c.decodeIfPresent(Int.self, forKey: .keepLast) ?? d.keepLast
         keepEvery = try c.decodeIfPresent(Int.self, forKey: .keepEvery) ?? d.keepEvery
+        syncBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) ?? d.syncBatchNorm
     }
 
     public func validationErrors() -> [String] {

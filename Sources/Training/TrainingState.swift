@@ -37,19 +37,23 @@ public struct RankTrainingState: Codable, Equatable, Sendable {
     /// Generators by purpose: `posterior_noise`, `model_dropout`, later `condition_dropout`.
     public var generators: [String: GeneratorState]
     public var metricWindow: MetricWindow
+    /// XXH64 (hex) of this rank's parameters and buffers (`ReplicaDigest`): equal on every
+    /// rank of a healthy data-parallel job. Absent in state re-derived for another world size.
+    public var parameterDigest: String?
 
     enum CodingKeys: String, CodingKey {
         case rank, cursor, generators
-        case worldSize = "world_size", metricWindow = "metric_window"
+        case worldSize = "world_size", metricWindow = "metric_window", parameterDigest = "parameter_digest"
     }
 
     public init(rank: Int, worldSize: Int, cursor: DistributedSampler.Cursor, generators: [String: RandomGenerator],
-                metricWindow: MetricWindow) {
+                metricWindow: MetricWindow, parameterDigest: UInt64? = nil) {
         self.rank = rank
         self.worldSize = worldSize
         self.cursor = cursor
         self.generators = generators.mapValues(GeneratorState.init)
         self.metricWindow = metricWindow
+        self.parameterDigest = parameterDigest.map { XXH64.hexString($0) }
     }
 
     public static func fileName(rank: Int, worldSize: Int) -> String {
@@ -88,14 +92,18 @@ public struct RankTrainingState: Codable, Equatable, Sendable {
     /// generators are derived from saved rank (r mod old size)'s with the new world size and
     /// r as keys (deterministic, distinct per rank, but not the streams an uninterrupted run
     /// at either size would have drawn); the metric window is the mean of the saved ones.
+    ///
+    /// `replicated`: keys of generators that are the same on every rank (each rank draws the
+    /// global batch's values and keeps its slice); they carry over unchanged, exactly.
     public static func resharded(_ saved: [RankTrainingState], rank: Int, worldSize: Int,
-                                 file: String) throws -> RankTrainingState {
+                                 file: String, replicated: Set<String> = []) throws -> RankTrainingState {
         precondition(!saved.isEmpty && rank >= 0 && rank < worldSize, "resharded: rank \(rank) of \(worldSize), \(saved.count) saved")
         if saved.count == worldSize { return saved[rank] }
         let source = saved[rank % saved.count]
         var generators: [String: RandomGenerator] = [:]
         for (key, state) in source.generators {
-            generators[key] = try state.generator(file: file, key: key).derived(reshardKey, UInt64(worldSize), UInt64(rank))
+            let generator = try state.generator(file: file, key: key)
+            generators[key] = replicated.contains(key) ? generator : generator.derived(reshardKey, UInt64(worldSize), UInt64(rank))
         }
         return RankTrainingState(rank: rank, worldSize: worldSize, cursor: source.cursor, generators: generators,
                                  metricWindow: MetricWindow.merged(saved.map(\.metricWindow)))

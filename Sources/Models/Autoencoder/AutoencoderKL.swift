@@ -29,10 +29,14 @@ public final class AutoencoderKL: Module, FirstStage {
     public func decode(_ z: Tensor) -> Tensor { decoder(postQuantConv(z)) }
 
     /// Reconstruction and posterior; samples z during training, takes the mode otherwise.
-    public func callAsFunction(_ x: Tensor, samplePosterior: Bool, generator: inout RandomGenerator)
+    /// `noiseSlice`: this rank's slice of the global batch (see `DiagonalGaussian.sample`).
+    public func callAsFunction(_ x: Tensor, samplePosterior: Bool, generator: inout RandomGenerator,
+                               noiseSlice: (index: Int, count: Int) = (0, 1))
         -> (reconstruction: Tensor, posterior: DiagonalGaussian) {
         let posterior = encode(x)
-        let z = samplePosterior ? posterior.sample(generator: &generator) : posterior.mode()
+        let z = samplePosterior
+            ? posterior.sample(generator: &generator, batchSlice: noiseSlice.index, of: noiseSlice.count)
+            : posterior.mode()
         return (decode(z), posterior)
     }
 

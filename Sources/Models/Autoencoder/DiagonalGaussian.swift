@@ -22,7 +22,21 @@ public struct DiagonalGaussian {
 
     /// z = μ + σ·ε, differentiable in μ and σ (reparameterisation).
     public func sample(generator: inout RandomGenerator) -> Tensor {
-        let noise = Tensor.randomNormal(mean.shape, generator: &generator)
+        sample(generator: &generator, batchSlice: 0, of: 1)
+    }
+
+    /// z = μ + σ·ε with ε slice `index` of the noise drawn for `count` such batches.
+    ///
+    /// Data parallelism: rank r of R holds slice r of the global batch; every rank draws the
+    /// global batch's noise from the same generator and keeps its slice, so each sample gets
+    /// the noise a single process on the whole global batch would give it, whatever R.
+    public func sample(generator: inout RandomGenerator, batchSlice index: Int, of count: Int) -> Tensor {
+        precondition(count >= 1 && index >= 0 && index < count, "sample: batch slice \(index) of \(count)")
+        var globalShape = mean.shape
+        globalShape[0] *= count
+        let all = Tensor.randomNormal(globalShape, generator: &generator)
+        let noise = count == 1 ? all : Tensor(uninitialized: mean.shape)
+        if count > 1 { noise.pointer.update(from: all.pointer + index * mean.count, count: mean.count) }
         return mean + standardDeviation * noise
     }
 

@@ -44,10 +44,13 @@ public enum FirstStageModel {
         public let perplexity: Float?
     }
 
-    public func forward(_ x: Tensor, generator: inout RandomGenerator) -> Forward {
+    /// `noiseSlice`: under data parallelism, (rank, ranks) with `generator` the same on every
+    /// rank, so the posterior noise of each sample does not depend on the number of ranks.
+    public func forward(_ x: Tensor, generator: inout RandomGenerator,
+                        noiseSlice: (index: Int, count: Int) = (0, 1)) -> Forward {
         switch self {
         case .kl(let m):
-            let (reconstruction, posterior) = m(x, samplePosterior: true, generator: &generator)
+            let (reconstruction, posterior) = m(x, samplePosterior: true, generator: &generator, noiseSlice: noiseSlice)
             return Forward(reconstruction: reconstruction, regularization: .kl(posterior), perplexity: nil)
         case .vq(let m):
             let (image, q) = m.decode(m.encode(x))

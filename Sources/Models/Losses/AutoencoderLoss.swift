@@ -60,6 +60,12 @@ public final class AutoencoderLoss {
     public let config: AutoencoderLossConfig
     public let perceptual: LPIPS?
     public let discriminator: PatchDiscriminator
+    /// Replaces a buffer with its mean over the data-parallel ranks, in place (nil: one rank).
+    /// The adaptive weight's last-layer gradients go through it before their norms are taken,
+    /// so every rank uses the weight of the whole global batch — the one a single process
+    /// would compute — rather than one from its own slice (the reference under DDP). A
+    /// collective: every rank computes the weight at the same steps.
+    public var lastLayerGradientAverager: ((UnsafeMutableBufferPointer<Float>) -> Void)?
 
     public init(config: AutoencoderLossConfig, perceptual: LPIPS?, imageChannels: Int, generator: inout RandomGenerator) {
         self.config = config
@@ -160,6 +166,16 @@ public final class AutoencoderLoss {
     }
 
     func adaptiveWeight(nllNorm nllGrad: Tensor, gNorm gGrad: Tensor) -> Float {
+        var nllGrad = nllGrad, gGrad = gGrad
+        if let lastLayerGradientAverager {
+            // One collective for both gradients.
+            let n = nllGrad.count, both = Tensor(uninitialized: [n + gGrad.count])
+            both.pointer.update(from: nllGrad.pointer, count: n)
+            (both.pointer + n).update(from: gGrad.pointer, count: gGrad.count)
+            lastLayerGradientAverager(both.buffer)
+            nllGrad = Tensor(shape: [n], scalars: Array(both.buffer[0..<n]))
+            gGrad = Tensor(shape: [gGrad.count], scalars: Array(both.buffer[n...]))
+        }
         let nllNorm = nllGrad.square().sumAsDouble().squareRoot()
         let gNorm = gGrad.square().sumAsDouble().squareRoot()
         let weight = min(max(nllNorm / (gNorm + 1e-4), 0), 1e4)

@@ -53,6 +53,17 @@ public final class PatchDiscriminator: Module {
         }
     }
 
+    /// Its BatchNorm layers, in order.
+    public var batchNormLayers: [BatchNorm2d] {
+        layers.compactMap { if case .batchNorm(let b) = $0 { return b } else { return nil } }
+    }
+
+    /// Makes every BatchNorm layer synchronised over the ranks `reducer` sums over (nil: each
+    /// rank normalises with its own samples' statistics, as DDP without SyncBatchNorm).
+    public func setBatchNormStatisticsReducer(_ reducer: BatchNormStatisticsReducer?) {
+        for layer in batchNormLayers { layer.statisticsReducer = reducer }
+    }
+
     /// The logit map's side for a square input of side `size` (≤ 0: the input is too small).
     public static func outputSize(inputSize size: Int, layerCount: Int = 3) -> Int {
         var s = size

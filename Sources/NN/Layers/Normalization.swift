@@ -51,7 +51,9 @@ public final class LayerNorm: Module, UnaryLayer {
 /// torch.nn.BatchNorm2d: weight 1, bias 0; buffers running_mean 0, running_var 1 and
 /// num_batches_tracked (a 0-dim tensor, as torch; Float here, exact up to 2²⁴ batches).
 /// In training mode batch statistics are used and the running ones move by `momentum`;
-/// in evaluation the running statistics are used.
+/// in evaluation the running statistics are used. With a `statisticsReducer` (summing over
+/// data-parallel ranks) it is torch.nn.SyncBatchNorm: the batch statistics, and the running
+/// statistics they update, are those of every rank's samples together.
 public final class BatchNorm2d: Module, UnaryLayer {
     public let weight: Tensor
     public let bias: Tensor
@@ -60,6 +62,9 @@ public final class BatchNorm2d: Module, UnaryLayer {
     @Buffer public var numBatchesTracked: Tensor
     public let eps: Float
     public let momentum: Float
+    /// Sums a buffer over the ranks sharing the batch (nil: this rank's samples only). A
+    /// collective: every rank must run this layer as often as the others.
+    public var statisticsReducer: BatchNormStatisticsReducer?
 
     public init(_ channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
         precondition(channels > 0, "BatchNorm2d(\(channels)): channels must be positive")
@@ -76,6 +81,6 @@ public final class BatchNorm2d: Module, UnaryLayer {
         precondition(x.rank == 4 && x.shape[1] == weight.count, "BatchNorm2d(\(weight.count)): input \(x.shape), expected [N, \(weight.count), H, W]")
         if isTraining { numBatchesTracked.pointer[0] += 1 }
         return x.batchNorm(weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                           training: isTraining, momentum: momentum, eps: eps)
+                           training: isTraining, momentum: momentum, eps: eps, statisticsReducer: statisticsReducer)
     }
 }
