@@ -2,6 +2,7 @@ import Checkpoint
 import Distributed
 import Foundation
 import Tensor
+import TestSupport
 import XCTest
 @testable import Training
 
