@@ -86,7 +86,7 @@ extension Tensor {
         let finalShape = keepingDimensions ? keptShape : shape.enumerated().filter { !normalized.contains($0.offset) }.map(\.element)
         let result = Tensor(shape: finalShape, storage: out.storage)
         return result.recorded("sum_axes", inputs: [self]) { [shape] g in
-            [Tensor.binary(g.reshaped(keptShape), Tensor(zeros: shape), +)]
+            [g.reshaped(keptShape).expanded(to: shape)]
         }
     }
 
