@@ -25,6 +25,18 @@ public enum Broadcast {
         return strides
     }
 
+    /// The element offset, under `strides`, of the first element of last-dimension row `row`
+    /// of a tensor of `shape` (rows counted in row-major order).
+    @inline(__always)
+    static func rowOffset(_ row: Int, shape: [Int], strides: [Int]) -> Int {
+        var rem = row, offset = 0
+        for d in stride(from: shape.count - 2, through: 0, by: -1) {
+            offset += (rem % shape[d]) * strides[d]
+            rem /= shape[d]
+        }
+        return offset
+    }
+
     /// out[i] = op(a[ia(i)], b[ib(i)]) over the broadcast shape.
     @inline(__always)
     static func apply(_ a: Tensor, _ b: Tensor, into out: Tensor, _ op: (Float, Float) -> Float) {
@@ -52,14 +64,7 @@ public enum Broadcast {
         let rows = n / max(inner, 1)
         Parallel.forRange(rows, grain: max(1, 16384 / max(inner, 1))) { r in
             for row in r {
-                // Offset of this row in a and b from its multi-index.
-                var rem = row, oa = 0, ob = 0
-                for d in stride(from: rank - 2, through: 0, by: -1) {
-                    let idx = rem % shape[d]
-                    rem /= shape[d]
-                    oa += idx * sa[d]
-                    ob += idx * sb[d]
-                }
+                let oa = rowOffset(row, shape: shape, strides: sa), ob = rowOffset(row, shape: shape, strides: sb)
                 let o = po + row * inner, x = pa + oa, y = pb + ob
                 if ia == 1 && ib == 1 {
                     for j in 0..<inner { o[j] = op(x[j], y[j]) }

@@ -14,12 +14,7 @@ extension Tensor {
         let p = pointer, o = out.pointer
         Parallel.forRange(rows, grain: max(1, 16384 / max(inner, 1))) { r in
             for row in r {
-                var rem = row, offset = 0
-                for d in stride(from: outRank - 2, through: 0, by: -1) {
-                    offset += (rem % target[d]) * strides[d]
-                    rem /= target[d]
-                }
-                let dst = o + row * inner, src = p + offset
+                let dst = o + row * inner, src = p + Broadcast.rowOffset(row, shape: target, strides: strides)
                 if innerStride == 1 {
                     dst.update(from: src, count: inner)
                 } else {

@@ -29,12 +29,7 @@ extension Tensor {
         let p = pointer, o = out.pointer
         Parallel.forRange(rows, grain: max(1, 16384 / max(inner, 1))) { r in
             for row in r {
-                var rem = row, off = 0
-                for d in stride(from: rank - 2, through: 0, by: -1) {
-                    off += (rem % outShape[d]) * srcStrides[d]
-                    rem /= outShape[d]
-                }
-                let dst = o + row * inner, src = p + off
+                let dst = o + row * inner, src = p + Broadcast.rowOffset(row, shape: outShape, strides: srcStrides)
                 for j in 0..<inner { dst[j] = src[j * innerStride] }
             }
         }
