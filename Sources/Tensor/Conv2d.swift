@@ -1,10 +1,12 @@
 // 2-D convolution (PyTorch's F.conv2d without groups or dilation) as im2col + GEMM.
 //
 // Each image is one GEMM: Y[Cout, P] = W[Cout, K] · cols[K, P] with K = Cin·kh·kw and
-// P = Hout·Wout. With at least two images, images are split across cores, each core running
-// single-threaded BLAS on its own column buffer (which stays in cache between im2col and the
-// GEMM); a single image uses BLAS's threads instead. Backward recomputes the columns rather
-// than keeping a K×P matrix per image alive in the graph.
+// P = Hout·Wout. Small feature maps put several images' columns side by side in one GEMM
+// (`imagesPerGemm`), so deep layers at 2×2 or 4×4 do not re-read the weights per image.
+// With at least two images, images are split across cores, each core running single-threaded
+// BLAS on its own column buffer (which stays in cache between im2col and the GEMM); a single
+// image uses BLAS's threads instead. Backward recomputes the columns rather than keeping a
+// K×P matrix per image alive in the graph.
 
 extension Tensor {
     /// Cross-correlation of NCHW `self` [N, Cin, H, W] with `weight` [Cout, Cin, kh, kw] plus
@@ -59,29 +61,43 @@ enum Conv2dKernels {
     /// Image groups whose weight/bias gradients are accumulated separately and then added in
     /// group order. It depends only on the shapes, never on the core count, so gradients are
     /// bit-identical however many threads run. A power of two (splits evenly over 2ⁿ cores),
-    /// capped so the partial sums stay within about 16 MiB unless that would serialise.
-    static func accumulationGroups(batch: Int, weightCount: Int) -> Int {
+    /// capped so the partial sums stay within about 16 MiB unless that would serialise, and so
+    /// a group holds at least one full stack of images when maps are small.
+    static func accumulationGroups(batch: Int, weightCount: Int, imagesPerGemm: Int = 1) -> Int {
         let cap = max(2, (4 << 20) / max(weightCount, 1))
+        let stacks = max(2, batch / max(imagesPerGemm, 1))
         var g = 1
-        while g * 2 <= min(batch, cap) { g *= 2 }
+        while g * 2 <= min(batch, cap, stacks) { g *= 2 }
         return g
     }
 
     static func im2col(_ geo: ConvGeometry, image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>,
-                       rows: Range<Int>, parallel: Bool) {
+                       rows: Range<Int>, pitch: Int? = nil, parallel: Bool) {
         if parallel {
-            Parallel.forRange(geo.inChannels, grain: 1) { geo.im2col(image: image, columns: columns, channels: $0, rows: rows) }
+            Parallel.forRange(geo.inChannels, grain: 1) {
+                geo.im2col(image: image, columns: columns, channels: $0, rows: rows, pitch: pitch)
+            }
         } else {
-            geo.im2col(image: image, columns: columns, channels: 0..<geo.inChannels, rows: rows)
+            geo.im2col(image: image, columns: columns, channels: 0..<geo.inChannels, rows: rows, pitch: pitch)
         }
     }
 
     static func col2im(_ geo: ConvGeometry, columns: UnsafePointer<Float>, image: UnsafeMutablePointer<Float>,
-                       rows: Range<Int>, parallel: Bool) {
+                       rows: Range<Int>, pitch: Int? = nil, parallel: Bool) {
         if parallel {
-            Parallel.forRange(geo.inChannels, grain: 1) { geo.col2im(columns: columns, image: image, channels: $0, rows: rows) }
+            Parallel.forRange(geo.inChannels, grain: 1) {
+                geo.col2im(columns: columns, image: image, channels: $0, rows: rows, pitch: pitch)
+            }
         } else {
-            geo.col2im(columns: columns, image: image, channels: 0..<geo.inChannels, rows: rows)
+            geo.col2im(columns: columns, image: image, channels: 0..<geo.inChannels, rows: rows, pitch: pitch)
+        }
+    }
+
+    /// Splits `images` into consecutive runs of at most `perGemm` images of near-equal size.
+    static func stacks(of images: Range<Int>, perGemm: Int) -> [Range<Int>] {
+        let count = (images.count + perGemm - 1) / perGemm
+        return (0..<count).map {
+            images.lowerBound + images.count * $0 / count ..< images.lowerBound + images.count * ($0 + 1) / count
         }
     }
 
@@ -90,6 +106,10 @@ enum Conv2dKernels {
         let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels, ow = geo.outWidth
         let inStride = geo.inChannels * geo.inPixels, outStride = cout * p
         let blocks = geo.rowBlocks
+        if geo.imagesPerGemm > 1 {
+            forwardStacked(geo, input: input, weight: weight, bias: bias, output: output)
+            return
+        }
         // Each image is its own group: forward has nothing to accumulate across images.
         forEachGroupRange(batch: geo.batch, groups: geo.batch) { images, parallelInside in
             let scratch = geo.isPointwise ? nil : TensorStorage(count: k * geo.rowsPerBlock * ow, zeroed: false)
@@ -116,6 +136,39 @@ enum Conv2dKernels {
         }
     }
 
+    /// Forward for small maps: Y[Cout, b·P] = W · [cols(n₁) … cols(n_b)], then each image's
+    /// slice is copied out. Each output element is the same dot product as in the per-image
+    /// GEMM (bias first, as with beta = 1 there).
+    static func forwardStacked(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                               bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+        let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels, perGemm = geo.imagesPerGemm
+        let inStride = geo.inChannels * geo.inPixels, outStride = cout * p
+        let chunks = (geo.batch + perGemm - 1) / perGemm
+        forEachGroupRange(batch: geo.batch, groups: chunks) { chunkRange, parallelInside in
+            let columns = TensorStorage(count: k * perGemm * p, zeroed: false)
+            let product = TensorStorage(count: cout * perGemm * p, zeroed: false)
+            for chunk in chunkRange {
+                let images = images(ofGroup: chunk, batch: geo.batch, groups: chunks)
+                let width = images.count * p
+                for (j, n) in images.enumerated() {
+                    im2col(geo, image: input + n * inStride, columns: columns.pointer + j * p, rows: 0..<geo.outHeight,
+                           pitch: width, parallel: parallelInside)
+                }
+                if let bias {
+                    for co in 0..<cout { (product.pointer + co * width).update(repeating: bias[co], count: width) }
+                }
+                BLAS.sgemm(transposeA: false, transposeB: false, m: cout, n: width, k: k,
+                           a: weight, lda: k, b: columns.pointer, ldb: width, beta: bias == nil ? 0 : 1,
+                           c: product.pointer, ldc: width)
+                for (j, n) in images.enumerated() {
+                    for co in 0..<cout {
+                        (output + n * outStride + co * p).update(from: product.pointer + co * width + j * p, count: p)
+                    }
+                }
+            }
+        }
+    }
+
     struct Gradients { var input: Tensor?, weight: Tensor?, bias: Tensor? }
 
     static func backward(_ geo: ConvGeometry, input x: Tensor, weight: Tensor, gradOutput g: Tensor,
@@ -123,13 +176,26 @@ enum Conv2dKernels {
         let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels, ow = geo.outWidth
         let inStride = geo.inChannels * geo.inPixels, outStride = cout * p
         let blocks = geo.rowBlocks
-        let groups = accumulationGroups(batch: geo.batch, weightCount: cout * k)
+        let groups = accumulationGroups(batch: geo.batch, weightCount: cout * k, imagesPerGemm: geo.imagesPerGemm)
         let gx = needInput ? Tensor(uninitialized: x.shape) : nil
         // One weight/bias partial per group; the first image of a group overwrites its partial,
         // so only an empty batch needs zeros.
         let weightPartials = needWeight ? (0..<max(groups, 1)).map { _ in TensorStorage(count: cout * k, zeroed: geo.batch == 0) } : []
         let biasPartials = needBias ? (0..<max(groups, 1)).map { _ in TensorStorage(count: cout, zeroed: true) } : []
         let xp = x.pointer, wp = weight.pointer, gp = g.pointer
+        if geo.imagesPerGemm > 1 {
+            forEachGroupRange(batch: geo.batch, groups: groups) { groupRange, parallelInside in
+                for group in groupRange {
+                    backwardStacked(geo, images: images(ofGroup: group, batch: geo.batch, groups: groups),
+                                    input: xp, weight: wp, gradOutput: gp, gradInput: gx?.pointer,
+                                    weightPartial: needWeight ? weightPartials[group].pointer : nil,
+                                    biasPartial: needBias ? biasPartials[group].pointer : nil, parallel: parallelInside)
+                }
+            }
+            return Gradients(input: gx,
+                             weight: needWeight ? sumPartials(weightPartials, shape: weight.shape) : nil,
+                             bias: needBias ? sumPartials(biasPartials, shape: [cout]) : nil)
+        }
         forEachGroupRange(batch: geo.batch, groups: groups) { groupRange, parallelInside in
             let scratch = geo.isPointwise || !(needInput || needWeight)
                 ? nil : TensorStorage(count: k * geo.rowsPerBlock * ow, zeroed: false)
@@ -181,6 +247,47 @@ enum Conv2dKernels {
         if needWeight { result.weight = sumPartials(weightPartials, shape: weight.shape) }
         if needBias { result.bias = sumPartials(biasPartials, shape: [cout]) }
         return result
+    }
+
+    /// Backward of one accumulation group for small maps, a stack of images per GEMM:
+    /// dW += dY[Cout, b·P] · colsᵀ and dcols = Wᵀ · dY, scattered back per image.
+    static func backwardStacked(_ geo: ConvGeometry, images group: Range<Int>, input: UnsafePointer<Float>,
+                                weight: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                                gradInput: UnsafeMutablePointer<Float>?, weightPartial: UnsafeMutablePointer<Float>?,
+                                biasPartial: UnsafeMutablePointer<Float>?, parallel: Bool) {
+        let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels, perGemm = geo.imagesPerGemm
+        let inStride = geo.inChannels * geo.inPixels, outStride = cout * p
+        let columns = TensorStorage(count: k * perGemm * p, zeroed: false)
+        let stackedGrad = TensorStorage(count: cout * perGemm * p, zeroed: false)
+        for (s, images) in stacks(of: group, perGemm: perGemm).enumerated() {
+            let width = images.count * p, dy = stackedGrad.pointer
+            for (j, n) in images.enumerated() {
+                let dyImage = gradOutput + n * outStride
+                if let biasPartial {
+                    for co in 0..<cout { biasPartial[co] += sumOf(dyImage + co * p, count: p) }
+                }
+                for co in 0..<cout { (dy + co * width + j * p).update(from: dyImage + co * p, count: p) }
+            }
+            if let weightPartial {
+                for (j, n) in images.enumerated() {
+                    im2col(geo, image: input + n * inStride, columns: columns.pointer + j * p, rows: 0..<geo.outHeight,
+                           pitch: width, parallel: parallel)
+                }
+                BLAS.sgemm(transposeA: false, transposeB: true, m: cout, n: k, k: width,
+                           a: dy, lda: width, b: columns.pointer, ldb: width, beta: s == 0 ? 0 : 1,
+                           c: weightPartial, ldc: k)
+            }
+            if let gradInput {
+                BLAS.sgemm(transposeA: true, transposeB: false, m: k, n: width, k: cout,
+                           a: weight, lda: k, b: dy, ldb: width, c: columns.pointer, ldc: width)
+                for (j, n) in images.enumerated() {
+                    let dx = gradInput + n * inStride
+                    dx.update(repeating: 0, count: inStride)
+                    col2im(geo, columns: columns.pointer + j * p, image: dx, rows: 0..<geo.outHeight,
+                           pitch: width, parallel: parallel)
+                }
+            }
+        }
     }
 
     /// partials[0] + partials[1] + … in that order for every element (the order never depends

@@ -46,6 +46,21 @@ struct ConvGeometry {
         max(1, min(outHeight, ConvGeometry.maxColumnFloats / max(columnRows * outWidth, 1)))
     }
 
+    /// Columns a GEMM should have before it runs near full speed: narrower products re-stream
+    /// the whole weight matrix for a handful of output pixels.
+    static var targetGemmColumns = 512
+
+    /// Images whose column matrices sit side by side in one GEMM. Small feature maps (a 2×2
+    /// map is 4 columns per image) are stacked until the product is about `targetGemmColumns`
+    /// wide; images that need row bands, or are wide enough alone, go one at a time. Fixed by
+    /// the shapes alone, like everything that decides accumulation order.
+    var imagesPerGemm: Int {
+        guard outHeight <= rowsPerBlock, outPixels < ConvGeometry.targetGemmColumns else { return 1 }
+        let byWidth = ConvGeometry.targetGemmColumns / max(outPixels, 1)
+        let byMemory = ConvGeometry.maxColumnFloats / max(columnRows * outPixels, 1)
+        return max(1, min(batch, byWidth, byMemory))
+    }
+
     /// Output row bands, fixed by the shapes alone (so accumulation order never depends on cores).
     var rowBlocks: [Range<Int>] {
         let step = rowsPerBlock
@@ -63,10 +78,12 @@ struct ConvGeometry {
     }
 
     /// Fills the rows for `channels` of the column block covering output rows `rows` of one
-    /// image; the block is [C·kh·kw, rows.count·Wout].
-    func im2col(image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, channels: Range<Int>, rows: Range<Int>) {
+    /// image; the block is [C·kh·kw, rows.count·Wout] with rows `pitch` floats apart (wider
+    /// when several images sit side by side in one column matrix).
+    func im2col(image: UnsafePointer<Float>, columns: UnsafeMutablePointer<Float>, channels: Range<Int>, rows: Range<Int>,
+                pitch: Int? = nil) {
         let h = height, w = width, ow = outWidth, s = stride
-        let p = rows.count * ow
+        let p = pitch ?? rows.count * ow
         for c in channels {
             let plane = image + c * h * w
             for i in 0..<kernelHeight {
@@ -96,10 +113,12 @@ struct ConvGeometry {
     }
 
     /// Adds a column block's gradient (output rows `rows`) back onto image pixels for
-    /// `channels` (the adjoint of `im2col`). `image` must hold zeros or earlier contributions.
-    func col2im(columns: UnsafePointer<Float>, image: UnsafeMutablePointer<Float>, channels: Range<Int>, rows: Range<Int>) {
+    /// `channels` (the adjoint of `im2col`, same `pitch`). `image` must hold zeros or earlier
+    /// contributions.
+    func col2im(columns: UnsafePointer<Float>, image: UnsafeMutablePointer<Float>, channels: Range<Int>, rows: Range<Int>,
+                pitch: Int? = nil) {
         let h = height, w = width, ow = outWidth, s = stride
-        let p = rows.count * ow
+        let p = pitch ?? rows.count * ow
         for c in channels {
             let plane = image + c * h * w
             for i in 0..<kernelHeight {

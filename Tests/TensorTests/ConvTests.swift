@@ -96,6 +96,21 @@ final class ConvTests: XCTestCase {
         testForwardAndBackwardMatchDirectLoops()
     }
 
+    /// Small maps stack several images into one GEMM; force one image per GEMM, and stacks
+    /// of uneven sizes, and check every case against the direct loops.
+    func testStackedImagesMatchDirectLoops() {
+        let saved = ConvGeometry.targetGemmColumns
+        defer { ConvGeometry.targetGemmColumns = saved }
+        XCTAssertEqual(ConvGeometry(input: [16, 512, 2, 2], weight: [512, 512, 3, 3], stride: 1, padding: Padding2D(1))
+            .imagesPerGemm, 16)
+        XCTAssertEqual(ConvGeometry(input: [16, 32, 32, 32], weight: [32, 32, 3, 3], stride: 1, padding: Padding2D(1))
+            .imagesPerGemm, 1)
+        for target in [1, 40, 100] {
+            ConvGeometry.targetGemmColumns = target
+            testForwardAndBackwardMatchDirectLoops()
+        }
+    }
+
     /// More images than cores and a single image take different threading paths; both must
     /// give the same numbers.
     func testSingleImageAndBatchedPathsAgree() {

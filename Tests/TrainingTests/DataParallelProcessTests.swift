@@ -93,8 +93,11 @@ final class DataParallelProcessTests: XCTestCase {
         XCTAssertEqual(saved[0].generators[AutoencoderTrainer.noiseKey], single[0].generators[AutoencoderTrainer.noiseKey])
         XCTAssertEqual(saved[1].generators[AutoencoderTrainer.noiseKey], single[0].generators[AutoencoderTrainer.noiseKey])
 
-        // (ii) Two ranks × 2 ≡ one process × 4, up to float rounding (sums in another order).
-        let tolerance: Float = 1e-5
+        // (ii) Two ranks × 2 ≡ one process × 4, up to float rounding (sums in another order;
+        // Adam divides by the gradient's size, so an element whose gradient is near zero turns
+        // rounding into a visible part of a step): a tenth of one step at lr 4e-4, three orders
+        // below what per-rank BatchNorm statistics give (the next test).
+        let tolerance: Float = 4e-5
         let autoencoder = try maxDifference(AutoencoderTrainer.weightsFile, "two", "one") { !Self.isGradientFree($0) }
         let discriminator = try maxDifference(AutoencoderTrainer.discriminatorFile, "two", "one")
         let keyBiases = try maxDifference(AutoencoderTrainer.weightsFile, "two", "one", include: Self.isGradientFree)
