@@ -55,7 +55,11 @@ extension AutoencoderTrainer {
         }
         let trainer = try AutoencoderTrainer(config: config, communicator: communicator, lpipsWeights: lpipsWeights)
         trainer.configSource = configSource
-        if let checkpoint, let saved { try trainer.restore(from: checkpoint, state: saved) }
+        if let checkpoint, let saved {
+            try trainer.restore(from: checkpoint, state: saved)
+        } else if let path = config.model.ckptPath {
+            try trainer.warmStart(from: path, ignoring: config.model.ignoreKeys ?? [])
+        }
         return trainer
     }
 

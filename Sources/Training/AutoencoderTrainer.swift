@@ -121,6 +121,7 @@ public final class AutoencoderTrainer {
         reporter.say("data: \(dataset.identity), \(dataset.count) images, batch \(config.data.batchSize) per rank x "
             + "\(communicator.size) rank(s) x \(trainer.accumulateGradBatches) accumulation")
         reporter.say(learningRate.description)
+        if let schedule = trainer.lrSchedule { reporter.say(schedule.description) }
         while step < trainer.maxSteps {
             let metrics = try stepTime.time { try trainStep() }
             metricWindow.add(metrics)
@@ -192,6 +193,10 @@ public final class AutoencoderTrainer {
                 for (k, v) in d.log { metrics[k, default: 0] += v * scale }
             }
         }
+        let rate = learningRate.learningRate * config.trainer.learningRateFactor(step: step)
+        autoencoderOptimizer.learningRate = rate
+        discriminatorOptimizer.learningRate = rate
+        if config.trainer.lrSchedule != nil { metrics["lr"] = Float(rate) }
         try autoencoderSync.synchronize()
         if config.trainer.gradientClip > 0 { _ = clipGradNorm(model.module.parameters(), maxNorm: config.trainer.gradientClip) }
         autoencoderOptimizer.step()

@@ -7,9 +7,16 @@ public struct AutoencoderTrainingConfig: Codable, Equatable, Sendable {
         public var baseLearningRate: Float = 4.5e-6
         public var autoencoder = AutoencoderConfig()
         public var loss = AutoencoderLossConfig()
+        /// Weights to start from instead of the random initialisation (the reference's
+        /// `ckpt_path`): a first stage written by this trainer or `ldm import-vae`, or a
+        /// training checkpoint directory. Ignored when resuming.
+        public var ckptPath: String?
+        /// Key prefixes not taken from `ckpt_path` (they keep their initialisation).
+        public var ignoreKeys: [String]?
 
         enum CodingKeys: String, CodingKey {
             case baseLearningRate = "base_learning_rate", autoencoder, loss
+            case ckptPath = "ckpt_path", ignoreKeys = "ignore_keys"
         }
 
         public init() {}
@@ -19,6 +26,8 @@ public struct AutoencoderTrainingConfig: Codable, Equatable, Sendable {
             baseLearningRate = try c.decodeIfPresent(Float.self, forKey: .baseLearningRate) ?? 4.5e-6
             autoencoder = try c.decodeIfPresent(AutoencoderConfig.self, forKey: .autoencoder) ?? AutoencoderConfig()
             loss = try c.decodeIfPresent(AutoencoderLossConfig.self, forKey: .loss) ?? AutoencoderLossConfig()
+            ckptPath = try c.decodeIfPresent(String.self, forKey: .ckptPath)
+            ignoreKeys = try c.decodeIfPresent([String].self, forKey: .ignoreKeys)
         }
     }
 
@@ -81,6 +90,8 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
     /// the global batch would. false: each rank uses its own slice's statistics, as PyTorch DDP
     /// without SyncBatchNorm (the reference): the objective then depends on the number of ranks.
     public var syncBatchNorm: Bool = true
+    /// Warm-up and decay of the learning rate; nil: constant.
+    public var lrSchedule: LearningRateSchedule?
 
     public init() {}
 
@@ -90,7 +101,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         case logEvery = "log_every", imageEvery = "image_every", checkpointEvery = "checkpoint_every"
         case evaluationImages = "evaluation_images", runDirectory = "run_dir", bucketMiB = "bucket_mib"
         case gradientClip = "gradient_clip", keepLast = "keep_last", keepEvery = "keep_every"
-        case syncBatchNorm = "sync_batchnorm"
+        case syncBatchNorm = "sync_batchnorm", lrSchedule = "lr_schedule"
     }
 
     public init(from decoder: Decoder) throws {
@@ -110,6 +121,12 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         keepLast = try c.decodeIfPresent(Int.self, forKey: .keepLast) ?? d.keepLast
         keepEvery = try c.decodeIfPresent(Int.self, forKey: .keepEvery) ?? d.keepEvery
         syncBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) ?? d.syncBatchNorm
+        lrSchedule = try c.decodeIfPresent(LearningRateSchedule.self, forKey: .lrSchedule)
+    }
+
+    /// The learning-rate factor for the update taken at `step`.
+    public func learningRateFactor(step: Int) -> Double {
+        lrSchedule?.factor(step: step, totalSteps: maxSteps) ?? 1
     }
 
     public func validationErrors() -> [String] {
@@ -123,6 +140,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         if gradientClip < 0 { errors.append("trainer.gradient_clip must not be negative") }
         if keepLast < 1 { errors.append("trainer.keep_last must be at least 1 (the newest checkpoint is always kept)") }
         if keepEvery < 0 { errors.append("trainer.keep_every must not be negative (0 keeps none for this reason)") }
+        errors += lrSchedule?.validationErrors() ?? []
         return errors
     }
 }
