@@ -26,6 +26,9 @@ enum ConvBenchmark {
         print("")
         for layer in [Layer(batch: 16, inChannels: 256, outChannels: 128, size: 32, kernel: 1),
                       Layer(batch: 16, inChannels: 256, outChannels: 256, size: 8, kernel: 3),
+                      // LPIPS's VGG on 32×32 images: several images per GEMM.
+                      Layer(batch: 16, inChannels: 512, outChannels: 512, size: 4, kernel: 3),
+                      Layer(batch: 16, inChannels: 512, outChannels: 512, size: 2, kernel: 3),
                       Layer(batch: 1, inChannels: 128, outChannels: 128, size: 64, kernel: 3)] {
             report(layer, measure(layer), gemm: gemm)
         }

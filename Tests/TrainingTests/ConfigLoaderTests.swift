@@ -7,11 +7,25 @@ final class ConfigLoaderTests: XCTestCase {
     func testShippedConfigsParseAndValidate() throws {
         let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Configs")
-        for name in ["autoencoder_kl_f4_fashion_mnist.yaml", "autoencoder_vq_f4_fashion_mnist.yaml"] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: configs.path)
+            .filter { $0.hasPrefix("autoencoder_") && $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertGreaterThanOrEqual(names.count, 3, "\(names)")
+        for name in names {
             let config = try ConfigLoader.load(AutoencoderTrainingConfig.self, from: configs.appendingPathComponent(name))
             XCTAssertEqual(config.validationErrors(), [], name)
             XCTAssertEqual(config.model.autoencoder.downsamplingFactor, 4, name)
         }
+        // The pipeline's second phase starts from the first phase's checkpoint: same
+        // architecture, and a checkpoint the first phase keeps.
+        let first = try ConfigLoader.load(AutoencoderTrainingConfig.self,
+                                          from: configs.appendingPathComponent("autoencoder_kl_f4_fashion_mnist.yaml"))
+        let second = try ConfigLoader.load(AutoencoderTrainingConfig.self,
+                                           from: configs.appendingPathComponent("autoencoder_kl_f4_fashion_mnist_finetune.yaml"))
+        XCTAssertEqual(second.model.autoencoder, first.model.autoencoder)
+        XCTAssertEqual(second.model.ckptPath,
+                       first.trainer.runDirectory + "/checkpoints/step-" + String(format: "%08d", first.trainer.maxSteps))
+        XCTAssertEqual(first.trainer.maxSteps % first.trainer.keepEvery, 0)
+        XCTAssertGreaterThan(second.model.loss.discStart, second.trainer.maxSteps, "no PatchGAN in the fine-tune")
     }
 
     func testDefaultsFillMissingKeys() throws {
