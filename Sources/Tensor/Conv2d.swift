@@ -136,13 +136,23 @@ enum Conv2dKernels {
         }
     }
 
+    /// The column matrices of `images`, side by side: [K, images.count·P].
+    static func stackedColumns(_ geo: ConvGeometry, images: Range<Int>, input: UnsafePointer<Float>,
+                               columns: UnsafeMutablePointer<Float>, parallel: Bool) {
+        let p = geo.outPixels, inStride = geo.inChannels * geo.inPixels
+        for (j, n) in images.enumerated() {
+            im2col(geo, image: input + n * inStride, columns: columns + j * p, rows: 0..<geo.outHeight,
+                   pitch: images.count * p, parallel: parallel)
+        }
+    }
+
     /// Forward for small maps: Y[Cout, b·P] = W · [cols(n₁) … cols(n_b)], then each image's
-    /// slice is copied out. Each output element is the same dot product as in the per-image
-    /// GEMM (bias first, as with beta = 1 there).
+    /// slice is copied out. The bias is added as in the per-image GEMM (beta = 1); the last
+    /// bits may differ from it, since BLAS picks its kernels by the product's width.
     static func forwardStacked(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
         let k = geo.columnRows, p = geo.outPixels, cout = geo.outChannels, perGemm = geo.imagesPerGemm
-        let inStride = geo.inChannels * geo.inPixels, outStride = cout * p
+        let outStride = cout * p
         let chunks = (geo.batch + perGemm - 1) / perGemm
         forEachGroupRange(batch: geo.batch, groups: chunks) { chunkRange, parallelInside in
             let columns = TensorStorage(count: k * perGemm * p, zeroed: false)
@@ -150,10 +160,7 @@ enum Conv2dKernels {
             for chunk in chunkRange {
                 let images = images(ofGroup: chunk, batch: geo.batch, groups: chunks)
                 let width = images.count * p
-                for (j, n) in images.enumerated() {
-                    im2col(geo, image: input + n * inStride, columns: columns.pointer + j * p, rows: 0..<geo.outHeight,
-                           pitch: width, parallel: parallelInside)
-                }
+                stackedColumns(geo, images: images, input: input, columns: columns.pointer, parallel: parallelInside)
                 if let bias {
                     for co in 0..<cout { (product.pointer + co * width).update(repeating: bias[co], count: width) }
                 }
@@ -269,10 +276,7 @@ enum Conv2dKernels {
                 for co in 0..<cout { (dy + co * width + j * p).update(from: dyImage + co * p, count: p) }
             }
             if let weightPartial {
-                for (j, n) in images.enumerated() {
-                    im2col(geo, image: input + n * inStride, columns: columns.pointer + j * p, rows: 0..<geo.outHeight,
-                           pitch: width, parallel: parallel)
-                }
+                stackedColumns(geo, images: images, input: input, columns: columns.pointer, parallel: parallel)
                 BLAS.sgemm(transposeA: false, transposeB: true, m: cout, n: k, k: width,
                            a: dy, lda: width, b: columns.pointer, ldb: width, beta: s == 0 ? 0 : 1,
                            c: weightPartial, ldc: k)
