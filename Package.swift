@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Training", targets: ["Training"]),
         .library(name: "LatentCache", targets: ["LatentCache"]),
+        .library(name: "Diffusion", targets: ["Diffusion"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,10 +41,14 @@ let package = Package(
         .target(name: "Distributed", dependencies: ["Tensor", "CMPI"]),
         // Image quality metrics (PSNR, SSIM), cross-rank accumulation, JSON reports.
         .target(name: "Evaluation", dependencies: ["Tensor", "Distributed"]),
-        // Autoencoders (KL, VQ), LPIPS, PatchGAN and the first-stage loss.
-        .target(name: "Models", dependencies: ["Tensor", "NN", "Checkpoint"]),
+        // Noise schedules, q_sample, the diffusion objective, DDIM/DDPM samplers, guidance:
+        // functions of tensors and a denoiser closure, nothing about images or files.
+        .target(name: "Diffusion", dependencies: ["Tensor"]),
+        // Autoencoders (KL, VQ), LPIPS, PatchGAN, the first-stage loss; the UNet, the
+        // conditioners and the latent diffusion model.
+        .target(name: "Models", dependencies: ["Tensor", "NN", "Checkpoint", "Diffusion"]),
         // Training loops and their YAML configs.
-        .target(name: "Training", dependencies: ["Tensor", "NN", "Checkpoint", "Data", "Distributed", "Models",
+        .target(name: "Training", dependencies: ["Tensor", "NN", "Checkpoint", "Data", "Distributed", "Models", "Diffusion", "LatentCache",
                                                  "Evaluation", .product(name: "Yams", package: "Yams")]),
         // Precomputed first-stage latents: zstd-compressed shards, manifest, streaming reader.
         .target(name: "LatentCache", dependencies: ["Tensor", "Checkpoint", "Data", "Distributed", "Models", "CZstd"]),
@@ -58,7 +63,8 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Checkpoint", "Tensor", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Checkpoint", "Tensor", "Diffusion", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tensor", "Checkpoint", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Checkpoint", "Distributed", "Data", "NN", "Tensor", "TestSupport"]),
         .testTarget(name: "LatentCacheTests", dependencies: ["LatentCache", "Checkpoint", "Data", "Distributed", "Models", "Tensor", "TestSupport"]),
         // Assertions shared by the numeric test targets.

@@ -53,9 +53,11 @@ public enum GradientCheck {
                 let numeric = (plus - minus) / (2 * Double(epsilon))
                 let a = analytic[n].map { Double($0.pointer[i]) } ?? 0
                 let err = Swift.abs(a - numeric)
-                report.maxAbsoluteError = max(report.maxAbsoluteError, err)
+                // A NaN error must count as the worst error, not vanish from max/compare.
+                report.maxAbsoluteError = err.isNaN ? .nan : max(report.maxAbsoluteError, err)
                 report.checkedElements += 1
-                if err > absoluteTolerance + relativeTolerance * Swift.abs(numeric) {
+                // Written as "not within" so a non-finite analytic or numeric value fails.
+                if !(a.isFinite && numeric.isFinite && err <= absoluteTolerance + relativeTolerance * Swift.abs(numeric)) {
                     report.mismatches.append(Mismatch(input: n, index: i, analytic: a, numeric: numeric))
                 }
             }

@@ -58,4 +58,43 @@ final class ElementwiseTests: XCTestCase {
         }
         XCTAssertFalse(report.passed)
     }
+
+    func testGradientCheckFailsOnANaNGradient() {
+        // A backward rule that yields NaN must fail, though NaN compares false with any bound.
+        let a = randn([4], seed: 7)
+        let report = GradientCheck.check(inputs: [a]) { xs in
+            let x = xs[0]
+            return x.map { $0 * $0 }.recorded("nan_square", inputs: [x]) { g in [g.map { _ in .nan }] }
+        }
+        XCTAssertFalse(report.passed)
+        XCTAssertEqual(report.mismatches.count, 4)
+        XCTAssertTrue(report.maxAbsoluteError.isNaN)
+    }
+
+    func testGradientCheckFailsOnANaNForwardPass() {
+        let a = randn([3], seed: 8)
+        let report = GradientCheck.check(inputs: [a]) { xs in xs[0].map { _ in .nan } }
+        XCTAssertFalse(report.passed)
+    }
+}
+
+final class NumericAssertionTests: XCTestCase {
+    func testClosenessFailsOnNaNAndInfinityOnEitherSide() {
+        let finite = Tensor(shape: [3], scalars: [1, 2, 3])
+        XCTAssertNil(closenessFailure(finite, finite))
+        for bad: Float in [.nan, .infinity, -.infinity] {
+            let broken = Tensor(shape: [3], scalars: [1, bad, 3])
+            XCTAssertNotNil(closenessFailure(broken, finite), "\(bad) as actual")
+            XCTAssertNotNil(closenessFailure(finite, broken), "\(bad) as expected")
+        }
+        let allNaN = Tensor(repeating: .nan, shape: [3])
+        XCTAssertNotNil(closenessFailure(allNaN, allNaN))
+    }
+
+    func testClosenessSeesADifferenceBeyondTolerance() {
+        let a = Tensor(shape: [2], scalars: [1, 2]), b = Tensor(shape: [2], scalars: [1, 2.01])
+        XCTAssertNotNil(closenessFailure(a, b, atol: 1e-3, rtol: 0))
+        XCTAssertNil(closenessFailure(a, b, atol: 2e-2, rtol: 0))
+        XCTAssertNotNil(closenessFailure(a, Tensor(shape: [1, 2], scalars: [1, 2])))
+    }
 }

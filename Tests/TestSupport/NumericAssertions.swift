@@ -19,15 +19,24 @@ public func randn(_ shape: [Int], seed: UInt64 = 0, scale: Float = 1) -> Tensor 
     return Tensor.randomNormal(shape, std: scale, generator: &g)
 }
 
-/// Asserts |a − b| ≤ atol + rtol·|b| element-wise, reporting the worst element.
-public func assertClose(_ a: Tensor, _ b: Tensor, atol: Float = 1e-5, rtol: Float = 1e-5,
-                        file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(a.shape, b.shape, file: file, line: line)
-    guard a.shape == b.shape else { return }
+/// Why `a` is not within atol + rtol·|b| of `b` element-wise (the worst element), or nil
+/// when it is. A non-finite value on either side is a failure (NaN compares false, so a
+/// plain `err > worst` scan would let an all-NaN output pass).
+public func closenessFailure(_ a: Tensor, _ b: Tensor, atol: Float = 1e-5, rtol: Float = 1e-5) -> String? {
+    guard a.shape == b.shape else { return "shapes differ: \(a.shape) vs \(b.shape)" }
     var worst: Float = 0, at = 0
     for i in 0..<a.count {
-        let err = abs(a.pointer[i] - b.pointer[i]) - rtol * abs(b.pointer[i])
+        let x = a.pointer[i], y = b.pointer[i]
+        guard x.isFinite && y.isFinite else { return "element \(i) is not finite: \(x) vs \(y)" }
+        let err = abs(x - y) - rtol * abs(y)
         if err > worst { worst = err; at = i }
     }
-    XCTAssertLessThanOrEqual(worst, atol, "element \(at): \(a.pointer[at]) vs \(b.pointer[at])", file: file, line: line)
+    return worst <= atol ? nil : "element \(at): \(a.pointer[at]) vs \(b.pointer[at]) (excess \(worst) over atol \(atol))"
+}
+
+/// Asserts |a − b| ≤ atol + rtol·|b| element-wise, reporting the worst element; fails on
+/// any non-finite value.
+public func assertClose(_ a: Tensor, _ b: Tensor, atol: Float = 1e-5, rtol: Float = 1e-5,
+                        file: StaticString = #filePath, line: UInt = #line) {
+    if let failure = closenessFailure(a, b, atol: atol, rtol: rtol) { XCTFail(failure, file: file, line: line) }
 }

@@ -1,0 +1,60 @@
+import NN
+import Tensor
+
+/// What a batch is conditioned on, as read from the data: class labels, captions, or a
+/// spatially aligned input. A conditioner takes what it needs and refuses what is missing.
+public struct ConditionBatch {
+    public var labels: [Int]?
+    public var captions: [String]?
+    public let count: Int
+
+    public init(count: Int, labels: [Int]? = nil, captions: [String]? = nil) {
+        self.count = count
+        self.labels = labels
+        self.captions = captions
+    }
+}
+
+/// What the UNet receives from a conditioner: a cross-attention context and/or class labels
+/// for the `adm` path (a label embedding added to the time embedding).
+public struct UNetConditioning {
+    public var context: CrossAttentionContext?
+    public var classLabels: [Int]?
+
+    public init(context: CrossAttentionContext? = nil, classLabels: [Int]? = nil) {
+        self.context = context
+        self.classLabels = classLabels
+    }
+
+    public static let none = UNetConditioning()
+
+    /// Two conditionings stacked batch-wise (the doubled guidance batch [uncond; cond]).
+    public static func concatenated(_ a: UNetConditioning, _ b: UNetConditioning) -> UNetConditioning {
+        UNetConditioning(context: a.context.flatMap { ac in b.context.map { CrossAttentionContext.concatenated([ac, $0]) } },
+                         classLabels: a.classLabels.flatMap { al in b.classLabels.map { al + $0 } })
+    }
+}
+
+/// τ_θ: turns a batch's conditions into what the UNet takes, trained jointly with it.
+/// Class labels here; text and concatenation conditioners plug in through the same seam.
+public protocol Conditioner: Module {
+    /// The conditioning of `batch`; entries whose `dropped` flag is set get the null
+    /// condition (classifier-free guidance training).
+    func condition(_ batch: ConditionBatch, dropped: [Bool]) throws -> UNetConditioning
+    /// The null condition for `count` samples (the unconditional branch of guidance).
+    func unconditional(count: Int) -> UNetConditioning
+}
+
+public enum ConditionerError: Error, CustomStringConvertible, Equatable {
+    case missingLabels
+    case labelOutOfRange(label: Int, position: Int, classes: Int)
+
+    public var description: String {
+        switch self {
+        case .missingLabels:
+            return "the model is class-conditional but the data has no class labels (a cache written without labels?)"
+        case .labelOutOfRange(let label, let position, let classes):
+            return "class label \(label) (sample \(position)) is outside 0..<\(classes)"
+        }
+    }
+}

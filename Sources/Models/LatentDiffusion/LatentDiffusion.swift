@@ -1,0 +1,117 @@
+import Checkpoint
+import Diffusion
+import Foundation
+import NN
+import Tensor
+
+/// Holds the UNet under the reference's `model.diffusion_model` prefix.
+public final class DiffusionWrapper: Module {
+    public let diffusionModel: UNetModel
+    init(_ unet: UNetModel) { diffusionModel = unet }
+}
+
+/// The latent diffusion model: the UNet ε_θ (`model.diffusion_model.…`) and the conditioner
+/// τ_θ (`cond_stage_model.…`), trained jointly, with the schedule and scale factor they go with.
+public final class LatentDiffusion: Module {
+    public private(set) var config: LatentDiffusionConfig
+    public let model: DiffusionWrapper
+    public let condStageModel: (any Conditioner)?
+    public let schedule: NoiseSchedule
+
+    public init(_ config: LatentDiffusionConfig, generator: inout RandomGenerator) {
+        let problems = config.validationErrors()
+        precondition(problems.isEmpty, "invalid latent diffusion config:\n  " + problems.joined(separator: "\n  "))
+        self.config = config
+        model = DiffusionWrapper(UNetModel(config.effectiveUNet, generator: &generator))
+        switch config.conditioning.key {
+        case .none: condStageModel = nil
+        case .crossattn:
+            condStageModel = ClassEmbedder(classes: config.conditioning.numClasses!, embedDim: config.unet.contextDim!,
+                                           generator: &generator)
+        case .adm: condStageModel = LabelConditioner(classes: config.conditioning.numClasses!)
+        }
+        schedule = NoiseSchedule(config.schedule)
+    }
+
+    public var unet: UNetModel { model.diffusionModel }
+    public var scaleFactor: Float { config.scaleFactor }
+
+    /// Records the scale factor computed from the data (scale_by_std).
+    public func setScaleFactor(_ value: Float) {
+        precondition(value > 0 && value.isFinite, "scale factor must be positive and finite, got \(value)")
+        config.scaleFactor = value
+    }
+
+    /// The conditioning of a batch (nil conditioner: unconditional).
+    public func conditioning(_ batch: ConditionBatch, dropped: [Bool]) throws -> UNetConditioning {
+        try condStageModel?.condition(batch, dropped: dropped) ?? .none
+    }
+
+    public func unconditional(count: Int) -> UNetConditioning {
+        condStageModel?.unconditional(count: count) ?? .none
+    }
+
+    /// The network output (ε or v) for z_t at integer steps t.
+    public func apply(_ x: Tensor, timesteps t: [Int], conditioning c: UNetConditioning) -> Tensor {
+        unet(x, timesteps: t.map(Double.init), context: c.context, y: c.classLabels)
+    }
+
+    /// The training loss on scaled latents z_0 with the given draws of t, ε and condition
+    /// dropout: MSE(f_θ(z_t, t, τ(y)), target).
+    public func loss(start: Tensor, conditions: ConditionBatch, draws: TrainingDraws) throws -> Tensor {
+        let zt = schedule.qSample(start, timesteps: draws.timesteps, noise: draws.noise)
+        let c = try conditioning(conditions, dropped: draws.dropCondition)
+        let output = apply(zt, timesteps: draws.timesteps, conditioning: c)
+        return diffusionLoss(prediction: output,
+                             target: schedule.target(config.parameterization, start: start, noise: draws.noise, timesteps: draws.timesteps))
+    }
+
+    /// The denoiser a sampler runs for `conditions`, guided with `guidanceScale` (1: plain
+    /// conditional; unconditional models ignore it).
+    public func denoiser(conditions: ConditionBatch, guidanceScale: Float) throws -> DenoiserOutput {
+        let cond = try conditioning(conditions, dropped: [])
+        let conditional: DenoiserOutput = { [unowned self] x, t in self.apply(x, timesteps: t, conditioning: cond) }
+        guard condStageModel != nil, guidanceScale != 1 else { return conditional }
+        let both = UNetConditioning.concatenated(unconditional(count: conditions.count), cond)
+        return ClassifierFreeGuidance.guided(scale: guidanceScale, conditional: conditional) { [unowned self] x, t in
+            self.apply(x, timesteps: t, conditioning: both)
+        }
+    }
+
+    // MARK: - Files
+
+    public static let configMetadataKey = "ldm.latent_diffusion_config"
+
+    /// Writes weights (reference keys) with the config, scale factor and `metadata` (e.g.
+    /// the first stage's fingerprint), atomically.
+    public func save(to url: URL, metadata: [String: String] = [:]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = String(decoding: try encoder.encode(config), as: UTF8.self)
+        try SafeTensors.write(stateDict(), metadata: metadata.merging([Self.configMetadataKey: json,
+                                                                       "ldm.scale_factor": String(config.scaleFactor)]) { $1 },
+                              to: url)
+    }
+
+    /// Rebuilds a model from a file written by `save` (strict: every key, every shape).
+    public static func load(from url: URL) throws -> (LatentDiffusion, metadata: [String: String]) {
+        let file = try SafeTensors.read(url)
+        guard let json = file.metadata[configMetadataKey] else {
+            throw CheckpointLoadError(path: url.path, "no \(configMetadataKey) metadata: not a latent diffusion model written by ldm")
+        }
+        let config: LatentDiffusionConfig
+        do { config = try JSONDecoder().decode(LatentDiffusionConfig.self, from: Data(json.utf8)) } catch {
+            throw CheckpointLoadError(path: url.path, "\(configMetadataKey) is not a valid config: \(error)")
+        }
+        let problems = config.validationErrors()
+        guard problems.isEmpty else {
+            throw CheckpointLoadError(path: url.path, "invalid config: " + problems.joined(separator: "; "))
+        }
+        var generator = RandomGenerator(seed: 0)
+        let model = LatentDiffusion(config, generator: &generator)
+        do { try model.load(stateDict: try file.allTensors(), strict: true) } catch {
+            throw CheckpointLoadError(path: url.path, "\(error)")
+        }
+        return (model, file.metadata)
+    }
+}
