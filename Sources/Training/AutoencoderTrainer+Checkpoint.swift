@@ -30,29 +30,13 @@ extension AutoencoderTrainer {
                              lpipsWeights: URL = URL(fileURLWithPath: LPIPS.defaultWeightsPath),
                              resume: String? = nil, configSource: String? = nil) throws -> AutoencoderTrainer {
         var config = config
-        let say = { (message: String) in
-            if communicator.isRoot { print(message); fflush(stdout) }
-        }
-        let store = TrainingCheckpointStore(runDirectory: URL(fileURLWithPath: config.trainer.runDirectory))
-        let checkpoint = try TrainingResume.locate(resume, store: store, communicator: communicator, say: say)
-        var saved: TrainingStateRecord?
-        if let checkpoint {
-            let state = try checkpoint.json(TrainingStateRecord.self, TrainingStateRecord.fileName)
-            guard state.trainer == trainerKind else {
-                throw TrainingCheckpointError(path: checkpoint.directory.path, file: TrainingStateRecord.fileName,
-                                              "written by the \(state.trainer) trainer, not the \(trainerKind) trainer")
-            }
-            let perRank = try TrainingResume.batchPerRank(globalBatch: state.globalBatchSize, worldSize: communicator.size,
-                                                          checkpoint: checkpoint.directory.path)
-            if perRank != config.data.batchSize {
-                say("resume: batch per rank \(perRank) (not data.batch_size \(config.data.batchSize)) keeps the "
-                    + "checkpoint's global batch \(state.globalBatchSize) on \(communicator.size) rank(s)")
-                config.data.batchSize = perRank
-            }
-            try TrainingResume.requireSameConfig(saved: state, current: try TrainingResume.canonicalJSON(config),
-                                                 checkpoint: checkpoint)
-            saved = state
-        }
+        var batch = config.data.batchSize
+        let fresh = config
+        let found = try TrainingStart.locate(kind: trainerKind, resume: resume, runDirectory: config.trainer.runDirectory,
+                                             communicator: communicator, batchPerRank: &batch,
+                                             currentConfigJSON: { try TrainingResume.canonicalJSON(fresh) })
+        config.data.batchSize = batch
+        let checkpoint = found?.checkpoint, saved = found?.state
         let trainer = try AutoencoderTrainer(config: config, communicator: communicator, lpipsWeights: lpipsWeights)
         trainer.configSource = configSource
         if let checkpoint, let saved {
@@ -88,8 +72,8 @@ extension AutoencoderTrainer {
     }
 
     /// Every parameter and buffer of the autoencoder and the discriminator, in order.
-    var replicaDigest: UInt64 {
-        ReplicaDigest.digest(model.module.orderedStateDict().map(\.1) + loss.discriminator.orderedStateDict().map(\.1))
+    var replicatedTensors: [Tensor] {
+        model.module.orderedStateDict().map(\.1) + loss.discriminator.orderedStateDict().map(\.1)
     }
 
     func rankState(parameterDigest: UInt64) -> RankTrainingState {
@@ -98,40 +82,26 @@ extension AutoencoderTrainer {
                           metricWindow: metricWindow, parameterDigest: parameterDigest)
     }
 
+    var namedOptimizers: [(String, Adam)] {
+        [("autoencoder", autoencoderOptimizer), ("discriminator", discriminatorOptimizer)]
+    }
+
+    /// BatchNorm running statistics are rank 0's, as at the start of every step (they differ
+    /// between ranks by design only without synchronised BatchNorm).
+    func prepareCheckpoint() throws {
+        try communicator.broadcast(loss.discriminator.namedBuffers().map(\.1), root: 0)
+    }
+
+    func writeSharedCheckpointFiles(_ writer: TrainingCheckpointWriter, state: TrainingStateRecord) throws {
+        try writer.writeFile(Self.weightsFile) {
+            try FirstStageModel.save(model, config: config.model.autoencoder, step: step, to: $0)
+        }
+        try writer.writeTensors(Self.discriminatorFile, loss.discriminator.stateDict(), metadata: ["ldm.step": String(step)])
+    }
+
     /// Writes `<run_dir>/checkpoints/step-N/` (collective: every rank calls it at the same
     /// step), then applies the retention rule on rank 0.
-    public func saveCheckpoint() throws {
-        if let r = ProcessInfo.processInfo.environment[ReplicaDigest.perturbRankVariable].flatMap(Int.init),
-           r == communicator.rank {
-            withoutGrad { model.module.parameters()[0].pointer[0] += 1e-3 }
-        }
-        // BatchNorm running statistics are rank 0's, as at the start of every step (they differ
-        // between ranks by design only without synchronised BatchNorm).
-        try communicator.broadcast(loss.discriminator.namedBuffers().map(\.1), root: 0)
-        // Diverged replicas are refused before anything is written (docs/DISTRIBUTED.md).
-        let digest = replicaDigest
-        try ReplicaDigest.verify(digest, communicator: communicator, step: step)
-        let store = TrainingCheckpointStore(runDirectory: runDirectory)
-        let writer = try TrainingCheckpointWriter(store: store, step: step, communicator: communicator)
-        let state = try trainingState()
-        if communicator.isRoot {
-            try writer.writeFile(Self.weightsFile) {
-                try FirstStageModel.save(model, config: config.model.autoencoder, step: step, to: $0)
-            }
-            try writer.writeTensors(Self.discriminatorFile, loss.discriminator.stateDict(), metadata: ["ldm.step": String(step)])
-            try writer.writeJSON(TrainingStateRecord.fileName, state)
-            if let configSource { try writer.writeData("config.yaml", Data(configSource.utf8)) }
-        }
-        try OptimizerCheckpoint.write(autoencoderOptimizer, name: "autoencoder", writer: writer)
-        try OptimizerCheckpoint.write(discriminatorOptimizer, name: "discriminator", writer: writer)
-        try writer.writeJSON(RankTrainingState.fileName(rank: communicator.rank, worldSize: communicator.size), rankState(parameterDigest: digest))
-        try writer.commit(metadata: ["trainer": Self.trainerKind, "dataset": dataset.identity,
-                                     "config_fingerprint": state.configFingerprint, "model_fingerprint": state.modelFingerprint])
-        if communicator.isRoot {
-            try store.prune(keepLast: config.trainer.keepLast, keepEvery: config.trainer.keepEvery)
-        }
-        reporter.say("checkpoint: \(writer.directory.path)")
-    }
+    public func saveCheckpoint() throws { try commitCheckpoint() }
 
     /// Puts the checkpoint's state into this freshly built trainer.
     func restore(from checkpoint: TrainingCheckpoint, state: TrainingStateRecord) throws {
@@ -171,11 +141,6 @@ extension AutoencoderTrainer {
     }
 
     private func load(_ checkpoint: TrainingCheckpoint, _ file: String, into module: Module) throws {
-        let tensors = try checkpoint.tensors(file).allTensors()
-        do {
-            try module.load(stateDict: tensors, strict: true)
-        } catch {
-            throw TrainingCheckpointError(path: checkpoint.directory.path, file: file, "\(error)")
-        }
+        try TrainingStart.load(checkpoint, file, into: module)
     }
 }

@@ -14,7 +14,7 @@ import Tensor
 /// (once disc_start is reached). Gradients of both are averaged across ranks bucket by bucket
 /// and both optimisers step. The discriminator reuses the step's reconstructions rather than
 /// re-running the autoencoder after its update, which saves a forward pass per step.
-public final class AutoencoderTrainer {
+public final class AutoencoderTrainer: TrainingTask {
     public let config: AutoencoderTrainingConfig
     public let communicator: Communicator
     public let model: FirstStageModel
@@ -112,40 +112,7 @@ public final class AutoencoderTrainer {
     }
 
     /// Trains to `trainer.max_steps`, writing progress, image grids and the model.
-    public func train() throws {
-        let trainer = config.trainer
-        let ae = config.model.autoencoder
-        reporter.say("autoencoder: \(ae.regularizer == .kl ? "KL" : "VQ") f=\(ae.downsamplingFactor), latent "
-            + "\(ae.embedDim)x\(ae.latentResolution)x\(ae.latentResolution), \(model.module.parameterCount) parameters; "
-            + "discriminator \(loss.discriminator.parameterCount) parameters")
-        reporter.say("data: \(dataset.identity), \(dataset.count) images, batch \(config.data.batchSize) per rank x "
-            + "\(communicator.size) rank(s) x \(trainer.accumulateGradBatches) accumulation")
-        reporter.say(learningRate.description)
-        if let schedule = trainer.lrSchedule { reporter.say(schedule.description) }
-        while step < trainer.maxSteps {
-            let metrics = try stepTime.time { try trainStep() }
-            metricWindow.add(metrics)
-            step += 1
-            if step % trainer.logEvery == 0 || step == trainer.maxSteps {
-                let averaged = try rankAveraged(metricWindow.means)
-                reporter.report(step: step, metrics: averaged,
-                                order: ["rec_loss", "p_loss", "kl_loss", "quant_loss", "perplexity", "g_loss", "d_weight", "disc_loss"])
-                metricWindow = MetricWindow()
-            }
-            if step % trainer.imageEvery == 0 || step == trainer.maxSteps { try writeReconstructionGrid() }
-            // Every rank takes part in the vote every step, so all stop at the same step.
-            let stopping = try StopRequest.shared.agreed(by: communicator)
-            if step % trainer.checkpointEvery == 0 || step == trainer.maxSteps || stopping { try saveCheckpoint() }
-            if stopping {
-                reporter.say("stop requested: checkpoint of step \(step) written; resume with --resume latest")
-                stoppedEarly = true
-                reportCommunicationTime()
-                return
-            }
-        }
-        reportCommunicationTime()
-        try saveModel()
-    }
+    public func train() throws { try runTrainingLoop() }
 
     /// The share of this rank's step time spent in collectives, on rank 0 (with several ranks).
     public var communicationSummary: String {
@@ -158,10 +125,6 @@ public final class AutoencoderTrainer {
             + "loss collectives (BatchNorm statistics, adaptive weight) %.3f s (%@)",
                       stepTime.calls, steps, allreduce, percent(allreduce), synchronize, percent(synchronize),
                       inLoss, percent(inLoss))
-    }
-
-    func reportCommunicationTime() {
-        if communicator.size > 1 { reporter.say(communicationSummary) }
     }
 
     /// One optimisation step over `accumulate_grad_batches` micro-batches. Returns this rank's
@@ -209,13 +172,6 @@ public final class AutoencoderTrainer {
         return metrics
     }
 
-    func rankAveraged(_ metrics: [String: Float]) throws -> [String: Float] {
-        let keys = metrics.keys.sorted()
-        var values = keys.map { Double(metrics[$0]!) }
-        try values.withUnsafeMutableBufferPointer { try communicator.allreduceMean($0) }
-        return Dictionary(uniqueKeysWithValues: zip(keys, values.map(Float.init)))
-    }
-
     /// Inputs (top rows) and their reconstructions (bottom rows), from rank 0's first images.
     func writeReconstructionGrid() throws {
         guard communicator.isRoot else { return }
@@ -236,4 +192,29 @@ public final class AutoencoderTrainer {
         let url = runDirectory.appendingPathComponent("autoencoder.safetensors")
         try FirstStageModel.save(model, config: config.model.autoencoder, step: step, to: url)
     }
+}
+
+// The shared loop's hooks.
+extension AutoencoderTrainer {
+    var trainerConfig: TrainerConfig { config.trainer }
+    var metricOrder: [String] { ["rec_loss", "p_loss", "kl_loss", "quant_loss", "perplexity", "g_loss", "d_weight", "disc_loss"] }
+    var datasetIdentity: String { dataset.identity }
+
+    func runHeader() -> [String] {
+        let ae = config.model.autoencoder
+        var lines = ["autoencoder: \(ae.regularizer == .kl ? "KL" : "VQ") f=\(ae.downsamplingFactor), latent "
+            + "\(ae.embedDim)x\(ae.latentResolution)x\(ae.latentResolution), \(model.module.parameterCount) parameters; "
+            + "discriminator \(loss.discriminator.parameterCount) parameters",
+            "data: \(dataset.identity), \(dataset.count) images, batch \(config.data.batchSize) per rank x "
+            + "\(communicator.size) rank(s) x \(config.trainer.accumulateGradBatches) accumulation",
+            learningRate.description]
+        if let schedule = config.trainer.lrSchedule { lines.append(schedule.description) }
+        return lines
+    }
+
+    func afterStep() throws {
+        if step % config.trainer.imageEvery == 0 || step == config.trainer.maxSteps { try writeReconstructionGrid() }
+    }
+
+    func finish() throws { try saveModel() }
 }
