@@ -25,3 +25,19 @@ public struct LatentBatch {
         return z
     }
 }
+
+extension LatentBatch {
+    /// As `sample(generator:)`, with the posterior noise drawn for the whole global batch
+    /// (`generator` advancing identically on every rank) and this rank's rows kept, so a
+    /// sample's z does not depend on the number of ranks.
+    public func sample(globalBatchNoise generator: inout RandomGenerator, slice: (index: Int, count: Int)) -> Tensor {
+        guard let logVariance else { return latents }
+        let n = latents.shape[0], size = latents.count / max(n, 1)
+        let all = Tensor.randomNormal([n * slice.count * size], generator: &generator)
+        let mu = latents.pointer, lv = logVariance.pointer, e = all.pointer + slice.index * n * size
+        let z = Tensor(uninitialized: latents.shape)
+        let out = z.pointer
+        for i in 0..<latents.count { out[i] = mu[i] + exp(0.5 * lv[i]) * e[i] }
+        return z
+    }
+}

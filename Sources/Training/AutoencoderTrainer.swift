@@ -183,7 +183,8 @@ public final class AutoencoderTrainer: TrainingTask {
             return model.reconstruct(x).clamped(min: -1, max: 1)
         }
         let url = runDirectory.appendingPathComponent("images/reconstruction_step\(String(format: "%06d", step)).png")
-        try ImageGrid.write(Tensor.concatenate([x, reconstruction], alongAxis: 0), to: url, columns: count)
+        try ImageGrid.write(GridScaling.enlarged(Tensor.concatenate([x, reconstruction], alongAxis: 0), minimumWidth: 600, columns: count),
+                            to: url, columns: count)
     }
 
     /// The autoencoder's weights as safetensors (config and step in the metadata), atomically.

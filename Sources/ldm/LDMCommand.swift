@@ -8,5 +8,6 @@ struct LDMCommand: ParsableCommand {
         commandName: "ldm",
         abstract: "Latent diffusion models on CPUs, data-parallel over MPI ranks.",
         subcommands: [TrainAutoencoderCommand.self, ImportVAECommand.self, ExportVAECommand.self,
-                      PrecomputeLatentsCommand.self, CacheCommand.self, EvaluateAutoencoderCommand.self])
+                      PrecomputeLatentsCommand.self, CacheCommand.self, EvaluateAutoencoderCommand.self,
+                      TrainLDMCommand.self, SampleCommand.self])
 }

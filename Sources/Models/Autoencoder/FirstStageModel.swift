@@ -58,6 +58,15 @@ public enum FirstStageModel {
         }
     }
 
+    /// Images from latents: KL decodes z as is; VQ quantises the pre-quantisation latent first
+    /// (as the LDM does, which diffuses in the continuous space).
+    public func decode(_ z: Tensor) -> Tensor {
+        switch self {
+        case .kl(let m): return m.decode(z)
+        case .vq(let m): return m.decode(z).image
+        }
+    }
+
     /// Deterministic reconstruction (KL: posterior mode).
     public func reconstruct(_ x: Tensor) -> Tensor {
         switch self {

@@ -1,0 +1,295 @@
+import Checkpoint
+import Data
+import Diffusion
+import Distributed
+import Foundation
+import LatentCache
+import Models
+import NN
+import Tensor
+
+/// The second stage: a conditional UNet trained with the LDM objective on latents from the
+/// cache, data-parallel over the communicator's ranks, on the shared training loop.
+///
+/// Per micro-batch: this rank's slice of a global batch of cached posteriors, a fresh
+/// z = μ + σ·ε (noise drawn for the global batch and sliced), z·scale_factor, timesteps, ε
+/// and condition dropout drawn for the global batch and sliced (`TrainingDraws`), the loss
+/// MSE(f_θ(z_t, t, τ(y)), ε) backward; then the gradient allreduce, clipping, AdamW and the
+/// EMA update. N ranks therefore compute what one process on the global batch would.
+public final class LDMTrainer: TrainingTask {
+    static let trainerKind = "ldm"
+    public let config: LDMTrainingConfig
+    public let communicator: Communicator
+    public let model: LatentDiffusion
+    public let ema: ExponentialMovingAverage?
+    let optimizer: AdamW
+    let synchronizer: GradientSynchronizer
+    public internal(set) var reader: LatentCacheReader
+    let cacheDirectory: URL
+    /// Posterior noise of the cached latents (same on every rank: global batch, sliced).
+    var posteriorGenerator: RandomGenerator
+    /// Timesteps, ε and condition dropout (same on every rank: global batch, sliced).
+    var diffusionGenerator: RandomGenerator
+    /// Whether scale_factor is still to be computed from the first global batch.
+    var scaleFactorPending: Bool
+    public internal(set) var step = 0
+    var metricWindow = MetricWindow()
+    public var configSource: String?
+    public internal(set) var stoppedEarly = false
+    public let learningRate: LearningRateScaling
+    let runDirectory: URL
+    let reporter: ProgressReporter
+    public let stepTime = Stopwatch()
+    /// The first stage that decodes grids (loaded lazily on rank 0).
+    var firstStage: FirstStageModel?
+    let heldOut: HeldOutDiffusionLoss?
+
+    public init(config: LDMTrainingConfig, communicator: Communicator) throws {
+        let problems = config.validationErrors()
+        guard problems.isEmpty else { throw ConfigError(file: "config", problems.joined(separator: "\n  ")) }
+        self.config = config
+        self.communicator = communicator
+        cacheDirectory = URL(fileURLWithPath: config.data.cache)
+        let globalBatch = config.data.batchSize * communicator.size
+        reader = try LatentCacheReader(directory: cacheDirectory, split: config.data.trainSplit, globalBatchSize: globalBatch,
+                                       worldSize: communicator.size, rank: communicator.rank, seed: config.trainer.seed,
+                                       window: config.data.shuffleWindow)
+        let manifest = reader.manifest
+        try Self.checkCache(manifest, config: config, cache: cacheDirectory.path)
+
+        var initGenerator = RandomGenerator(seed: config.trainer.seed)
+        model = LatentDiffusion(config.model.diffusion, generator: &initGenerator)
+        scaleFactorPending = config.model.scaleByStd
+        posteriorGenerator = RandomGenerator(seed: config.trainer.seed).derived(2, 0)
+        diffusionGenerator = RandomGenerator(seed: config.trainer.seed).derived(2, 1)
+        learningRate = try LearningRateScaling(baseLearningRate: Double(config.model.baseLearningRate),
+                                               ranks: communicator.size, batchPerRank: config.data.batchSize,
+                                               accumulateGradientBatches: config.trainer.accumulateGradBatches,
+                                               scale: config.trainer.scaleLR)
+        optimizer = AdamW(parameters: model.namedParameters(), lr: learningRate.learningRate,
+                          weightDecay: Double(config.model.weightDecay))
+        synchronizer = GradientSynchronizer(parameters: model.parameters(), communicator: communicator,
+                                            bucketCapacityBytes: config.trainer.bucketMiB << 20)
+        runDirectory = URL(fileURLWithPath: config.trainer.runDirectory)
+        if communicator.isRoot {
+            try FileManager.default.createDirectory(at: runDirectory.appendingPathComponent("images"), withIntermediateDirectories: true)
+        }
+        try communicator.barrier()
+        reporter = ProgressReporter(isRoot: communicator.isRoot, totalSteps: config.trainer.maxSteps, startStep: 0,
+                                    metricsURL: runDirectory.appendingPathComponent("metrics.jsonl"))
+        try synchronizer.verifyShapesMatch(names: model.namedParameters().map(\.0))
+        try communicator.broadcast(model.parameters() + model.namedBuffers().map(\.1), root: 0)
+        // The EMA starts from the broadcast weights, so it is the same on every rank.
+        ema = config.model.ema.enabled
+            ? ExponentialMovingAverage(model: model, decay: config.model.ema.decay, usesUpdateCount: config.model.ema.useNumUpdates)
+            : nil
+        heldOut = config.data.testSplit.isEmpty ? nil
+            : try HeldOutDiffusionLoss(cache: cacheDirectory, split: config.data.testSplit, samples: config.evaluation.samples,
+                                       seed: config.evaluation.seed, batchSize: config.data.batchSize)
+    }
+
+    /// The cache must hold what the model needs: a latent shape the UNet takes, labels for
+    /// a class-conditional model.
+    static func checkCache(_ manifest: LatentCacheManifest, config: LDMTrainingConfig, cache: String) throws {
+        let shape = manifest.latentShape
+        let unet = config.model.diffusion.effectiveUNet
+        guard shape.count == 3 else {
+            throw ConfigError(file: cache, "latent shape \(shape) is not [C, h, w]")
+        }
+        if shape[0] != unet.inChannels {
+            throw ConfigError(file: cache, "the cache's latents have \(shape[0]) channels; model.unet.in_channels is \(unet.inChannels)")
+        }
+        if unet.outChannels != unet.inChannels {
+            throw ConfigError(file: cache, "model.unet.out_channels \(unet.outChannels) must equal in_channels \(unet.inChannels) to predict ε")
+        }
+        let f = unet.downsamplingFactor
+        if shape[1] % f != 0 || shape[2] % f != 0 {
+            throw ConfigError(file: cache, "latents \(shape[1])×\(shape[2]) do not fit the UNet's \(unet.channelMult.count) levels "
+                + "(each side must be divisible by \(f)): use fewer model.unet.channel_mult entries")
+        }
+    }
+
+    // MARK: - Shared loop hooks
+
+    var trainerConfig: TrainerConfig { config.trainer }
+    var metricOrder: [String] { ["loss", "grad_norm", "lr", "scale_factor"] }
+    var datasetIdentity: String { "latent-cache:\(reader.manifest.autoencoder.fingerprint):\(config.data.trainSplit)/\(reader.sampleCount)" }
+
+    func runHeader() -> [String] {
+        let m = config.model, u = model.unet.config
+        var lines = [
+            "latent diffusion: UNet \(model.unet.parameterCount) parameters (model_channels \(u.modelChannels), channel_mult "
+                + "\(u.channelMult), \(u.numResBlocks) res blocks, attention at \(u.attentionResolutions)); conditioning "
+                + "\(m.conditioning.key.rawValue)\(m.conditioning.numClasses.map { ", \($0) classes, ucg_rate \(m.conditioning.ucgRate)" } ?? "")",
+            "schedule: \(m.schedule.betaSchedule.rawValue), T = \(m.schedule.timesteps), β \(m.schedule.linearStart) → "
+                + "\(m.schedule.linearEnd); predicts \(m.parameterization.rawValue); EMA \(ema.map { "decay \($0.decay)" } ?? "off")",
+            "data: \(cacheDirectory.path) [\(config.data.trainSplit)], \(reader.sampleCount) latents \(reader.latentShape), batch "
+                + "\(config.data.batchSize) per rank x \(communicator.size) rank(s) x \(config.trainer.accumulateGradBatches) accumulation",
+            learningRate.description,
+        ]
+        if let schedule = config.trainer.lrSchedule { lines.append(schedule.description) }
+        if !config.model.scaleByStd || !scaleFactorPending { lines.append("scale_factor: \(model.scaleFactor)") }
+        return lines
+    }
+
+    func trainStep() throws -> [String: Float] {
+        let accumulate = config.trainer.accumulateGradBatches
+        let scale = 1 / Float(accumulate)
+        var metrics: [String: Float] = [:]
+        model.train()
+        let slice = (communicator.rank, communicator.size)
+        for _ in 0..<accumulate {
+            let batch = try reader.nextBatch()
+            let z = batch.sample(globalBatchNoise: &posteriorGenerator, slice: slice)
+            if scaleFactorPending { try computeScaleFactor(z) }
+            let start = z * model.scaleFactor
+            let draws = TrainingDraws.draw(globalBatch: z.shape[0] * communicator.size, sampleShape: Array(z.shape.dropFirst()),
+                                           slice: slice, timesteps: model.schedule.timesteps,
+                                           dropProbability: config.model.conditioning.isClassConditional ? config.model.conditioning.ucgRate : 0,
+                                           generator: &diffusionGenerator)
+            let conditions = ConditionBatch(count: z.shape[0], labels: batch.labels)
+            let loss = try model.loss(start: start, conditions: conditions, draws: draws)
+            RankFailure.requireFinite(loss.item, "diffusion loss at step \(step + 1)", communicator: communicator)
+            (loss * scale).backward()
+            metrics["loss", default: 0] += loss.item * scale
+        }
+        let rate = learningRate.learningRate * config.trainer.learningRateFactor(step: step)
+        optimizer.learningRate = rate
+        metrics["lr"] = Float(rate)
+        try synchronizer.synchronize()
+        // The norm before clipping, every step (a spike here is the first sign of trouble).
+        metrics["grad_norm"] = clipGradNorm(model.parameters(), maxNorm: config.trainer.gradientClip > 0 ? config.trainer.gradientClip : .infinity)
+        optimizer.step()
+        optimizer.zeroGrad()
+        ema?.update(from: model)
+        metrics["scale_factor"] = model.scaleFactor
+        return metrics
+    }
+
+    /// scale_factor = 1/std(z) over the first global batch (the reference's scale_by_std):
+    /// exact sums over ranks, then rank 0's value broadcast so every rank holds the same bits.
+    func computeScaleFactor(_ z: Tensor) throws {
+        var sums = [0.0, 0.0, 0.0]
+        for v in z.buffer { sums[0] += Double(v); sums[1] += Double(v) * Double(v) }
+        sums[2] = Double(z.count)
+        try sums.withUnsafeMutableBufferPointer { try communicator.allreduce($0, op: .sum) }
+        let n = sums[2], mean = sums[0] / n
+        let variance = (sums[1] - n * mean * mean) / max(n - 1, 1)   // unbiased, as torch.std
+        guard variance > 0 && variance.isFinite else {
+            throw ConfigError(file: cacheDirectory.path, "the first batch of latents has variance \(variance): cannot set scale_factor by std")
+        }
+        let value = try communicator.broadcast(Float(1 / variance.squareRoot()), root: 0)
+        model.setScaleFactor(value)
+        scaleFactorPending = false
+        reporter.say(String(format: "scale_factor: 1/std(z) = %.6f from the first global batch (%d latents)", value, Int(n) / max(1, z.count / z.shape[0])))
+        if communicator.isRoot { recordScaleFactorInCache(value) }
+    }
+
+    /// Fills the cache manifest's scale_factor slot once (a best-effort note for other runs;
+    /// the model file always carries its own value).
+    func recordScaleFactorInCache(_ value: Float) {
+        guard reader.manifest.scaleFactor == nil else { return }
+        do {
+            let current = try LatentCacheManifest.read(from: cacheDirectory)
+            guard current.scaleFactor == nil else { return }
+            try current.settingScaleFactor(value).write(to: cacheDirectory)
+        } catch {
+            reporter.say("note: could not record scale_factor in \(cacheDirectory.path)/manifest.json: \(error)")
+        }
+    }
+
+    func afterStep() throws {
+        let atEnd = step == config.trainer.maxSteps
+        if config.evaluation.every > 0 && step % config.evaluation.every == 0 || atEnd { try evaluateHeldOut() }
+        if config.sampling.every > 0 && step % config.sampling.every == 0 || atEnd { try writeSampleGrid() }
+    }
+
+    /// Runs `body` with the EMA weights in the model (the trained ones otherwise).
+    func withEvaluationWeights<T>(_ body: () throws -> T) rethrows -> T {
+        guard let ema else { return try body() }
+        return try ema.withAveragedWeights(in: model, body)
+    }
+
+    /// The held-out ε-MSE (EMA weights), logged and appended to heldout.jsonl. Collective.
+    func evaluateHeldOut() throws {
+        guard let heldOut else { return }
+        let result = try withEvaluationWeights { try heldOut.evaluate(model, communicator: communicator) }
+        reporter.say(String(format: "held-out (%@, %d latents, EMA %@): eps_mse %.5f", config.data.testSplit, result.count,
+                            ema == nil ? "off" : "on", result.mse)
+            + " | by t: " + result.bucketMSE.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        guard communicator.isRoot else { return }
+        try HeldOutDiffusionLoss.append(result, step: step, to: runDirectory.appendingPathComponent("heldout.jsonl"))
+    }
+
+    /// Rows of samples (one per class) from the EMA weights, on rank 0.
+    func writeSampleGrid() throws {
+        guard communicator.isRoot else { return }
+        let firstStage = try loadFirstStage()
+        let s = config.sampling
+        var sampling = LatentDiffusionSampling()
+        sampling.kind = LatentDiffusionSampling.Kind(rawValue: s.sampler) ?? .ddim
+        sampling.steps = s.steps
+        sampling.eta = s.eta
+        sampling.guidance = s.guidance
+        sampling.seed = s.seed
+        let classes = config.model.conditioning.numClasses
+        let columns = s.perClass
+        let labels: [Int]? = classes.map { n in (0..<n).flatMap { Array(repeating: $0, count: columns) } }
+        let count = labels?.count ?? 8 * columns
+        let started = ProgressReporter.now()
+        let latents = try withEvaluationWeights {
+            try sampling.sampleLatents(model, latentShape: reader.latentShape, indices: Array(0..<count), labels: labels)
+        }
+        let images = LatentDiffusionSampling.decode(latents, scaleFactor: model.scaleFactor, firstStage: firstStage)
+        let url = runDirectory.appendingPathComponent("images/samples_step\(String(format: "%06d", step)).png")
+        try ImageGrid.write(GridScaling.enlarged(images, minimumWidth: 600, columns: columns), to: url, columns: columns)
+        reporter.say(String(format: "samples: %@ (%d, %@ %d steps, guidance %.1f, %.1f s)", url.path, count, s.sampler, s.steps,
+                            s.guidance, ProgressReporter.now() - started))
+    }
+
+    func loadFirstStage() throws -> FirstStageModel {
+        if let firstStage { return firstStage }
+        let manifest = reader.manifest
+        let path = config.data.autoencoder ?? manifest.autoencoder.path
+        let url = URL(fileURLWithPath: path)
+        let loaded = try FirstStageModel.load(from: url)
+        let fingerprint = try AutoencoderFingerprint.compute(weights: url, config: loaded.config).fingerprint
+        guard fingerprint == manifest.autoencoder.fingerprint else {
+            throw LatentCacheError.autoencoderMismatch(cache: cacheDirectory.path, cached: manifest.autoencoder.fingerprint, current: fingerprint)
+        }
+        firstStage = loaded
+        return loaded
+    }
+
+    /// The trained model: `ldm.safetensors` (EMA weights when the EMA is on, what sampling
+    /// uses) and `ldm_nonema.safetensors` (the optimised weights).
+    public func saveModel() throws {
+        guard communicator.isRoot else { return }
+        let meta = modelMetadata
+        try model.save(to: runDirectory.appendingPathComponent("ldm_nonema.safetensors"), metadata: meta.merging(["ldm.weights": "trained"]) { $1 })
+        try withEvaluationWeights {
+            try model.save(to: runDirectory.appendingPathComponent("ldm.safetensors"),
+                           metadata: meta.merging(["ldm.weights": ema == nil ? "trained" : "ema"]) { $1 })
+        }
+        reporter.say("model: \(runDirectory.appendingPathComponent("ldm.safetensors").path)")
+    }
+
+    var modelMetadata: [String: String] {
+        ["ldm.step": String(step), "ldm.autoencoder_fingerprint": reader.manifest.autoencoder.fingerprint,
+         "ldm.autoencoder_path": config.data.autoencoder ?? reader.manifest.autoencoder.path,
+         "ldm.latent_shape": reader.latentShape.map(String.init).joined(separator: ","),
+         "ldm.cache": cacheDirectory.path]
+    }
+
+    func finish() throws { try saveModel() }
+
+    var communicationSummary: String {
+        let steps = stepTime.seconds
+        let allreduce = synchronizer.allreduceTime.seconds
+        return String(format: "communication: %d steps in %.3f s; gradient allreduce %.3f s (%.2f %%)", stepTime.calls, steps,
+                      allreduce, steps > 0 ? 100 * allreduce / steps : 0)
+    }
+
+    /// Trains to `trainer.max_steps`, writing progress, grids, held-out losses and the model.
+    public func train() throws { try runTrainingLoop() }
+}
