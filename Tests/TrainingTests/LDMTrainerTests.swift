@@ -36,10 +36,10 @@ final class LDMTrainerTests: XCTestCase {
         XCTAssertEqual(resumed.model.scaleFactor, straight.model.scaleFactor)
         let a = tiny.run("straight").appendingPathComponent("checkpoints/step-00000006")
         let b = tiny.run("split").appendingPathComponent("checkpoints/step-00000006")
-        XCTAssertEqual(try weights(a.appendingPathComponent("ldm.safetensors")), try weights(b.appendingPathComponent("ldm.safetensors")))
-        XCTAssertEqual(try weights(a.appendingPathComponent("ema.safetensors")), try weights(b.appendingPathComponent("ema.safetensors")))
-        XCTAssertEqual(try weights(tiny.run("straight").appendingPathComponent("ldm.safetensors")),
-                       try weights(tiny.run("split").appendingPathComponent("ldm.safetensors")))
+        assertBitEqual(try weights(a.appendingPathComponent("ldm.safetensors")), try weights(b.appendingPathComponent("ldm.safetensors")), "weights")
+        assertBitEqual(try weights(a.appendingPathComponent("ema.safetensors")), try weights(b.appendingPathComponent("ema.safetensors")), "EMA")
+        assertBitEqual(try weights(tiny.run("straight").appendingPathComponent("ldm.safetensors")),
+                       try weights(tiny.run("split").appendingPathComponent("ldm.safetensors")), "final model")
         let metrics = { (run: String) in try String(contentsOf: self.tiny.run(run).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
             .split(separator: "\n").map { line -> [String: Double] in
                 var r = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Double]
