@@ -74,7 +74,7 @@ let package = Package(
         .executableTarget(name: "MPITestHarness", dependencies: ["Distributed", "Tensor"], path: "Tests/MPITestHarness"),
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
-        .executableTarget(name: "Benchmarks", dependencies: ["Tensor", "Data", "Distributed", "Models", "LatentCache"], path: "Benchmarks",
+        .executableTarget(name: "Benchmarks", dependencies: ["Tensor", "NN", "Data", "Distributed", "Models", "LatentCache", "Diffusion"], path: "Benchmarks",
                           exclude: ["pytorch_conv.py"]),
     ],
     swiftLanguageModes: [.v5]

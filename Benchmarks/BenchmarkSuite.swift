@@ -9,6 +9,7 @@ enum BenchmarkSuite {
         ("conv", ConvBenchmark.run),
         ("nnops", NNOpsBenchmark.run),
         ("latentcache", LatentCacheBenchmark.run),
+        ("unet", UNetBenchmark.run),
     ]
 
     static func runAll(arguments: [String]) {

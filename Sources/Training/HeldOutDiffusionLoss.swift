@@ -14,7 +14,7 @@ import Tensor
 public final class HeldOutDiffusionLoss {
     public struct Result: Codable, Equatable {
         public var count: Int
-        /// Mean squared error of the prediction target (ε or v), over every element.
+        /// Mean squared error of the predicted noise ε̂ (for a v-model, ε̂ from its v̂), over every element.
         public var mse: Double
         /// The same by timestep bucket: 10 equal ranges of t, from 0 to T − 1.
         public var bucketMSE: [Double]
@@ -69,8 +69,10 @@ public final class HeldOutDiffusionLoss {
                 let xt = model.schedule.qSample(x0, timesteps: t, noise: noise)
                 let c = try model.conditioning(ConditionBatch(count: positions.count, labels: batch.labels), dropped: [])
                 let out = model.apply(xt, timesteps: t, conditioning: c)
-                return perSampleSquaredError(prediction: out, target: model.schedule.target(model.config.parameterization, start: x0,
-                                                                                                noise: noise, timesteps: t))
+                // Always the ε error (a v-model's output converted to ε̂), so models trained with
+                // either parameterization are compared on one number.
+                let eps = model.schedule.prediction(out, parameterization: model.config.parameterization, noisy: xt, timesteps: t).eps
+                return perSampleSquaredError(prediction: eps, target: noise)
             }
             for (k, e) in errors.enumerated() {
                 let bucket = min(Self.bucketCount - 1, t[k] * Self.bucketCount / T)

@@ -49,7 +49,7 @@ float32 in a few places meant for fp16 training; for the fixture these are neutr
 As a check the script also runs the unpatched reference in float32 (UNet forward and the DDIM trajectory, the
 latter with float32 alphas_cumprod as LatentDiffusion holds them) and prints the max differences.
 
-Run:   /work/venv/bin/python Tests/Fixtures/generate_unet_fixtures.py --reference /path/to/latent-diffusion
+Run:   python3 Tests/Fixtures/generate_unet_fixtures.py --reference /path/to/latent-diffusion
 (needs torch, numpy, safetensors, einops, omegaconf, tqdm, pillow; the reference's own imports). Never run by CI.
 """
 import argparse

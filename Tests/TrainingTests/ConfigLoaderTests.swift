@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import Training
 import Models
+import Tensor
 
 final class ConfigLoaderTests: XCTestCase {
     func testShippedConfigsParseAndValidate() throws {
@@ -26,6 +27,25 @@ final class ConfigLoaderTests: XCTestCase {
                        first.trainer.runDirectory + "/checkpoints/step-" + String(format: "%08d", first.trainer.maxSteps))
         XCTAssertEqual(first.trainer.maxSteps % first.trainer.keepEvery, 0)
         XCTAssertGreaterThan(second.model.loss.discStart, second.trainer.maxSteps, "no PatchGAN in the fine-tune")
+    }
+
+    func testShippedLDMConfigsParseAndValidateAndFitTheirCache() throws {
+        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Configs")
+        let names = try FileManager.default.contentsOfDirectory(atPath: configs.path)
+            .filter { $0.hasPrefix("ldm_") && $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertGreaterThanOrEqual(names.count, 2, "\(names)")
+        let firstStage = try ConfigLoader.load(AutoencoderTrainingConfig.self,
+                                               from: configs.appendingPathComponent("autoencoder_kl_f4_fashion_mnist.yaml"))
+        let latent = firstStage.model.autoencoder.latentResolution
+        for name in names {
+            let config = try ConfigLoader.load(LDMTrainingConfig.self, from: configs.appendingPathComponent(name))
+            XCTAssertEqual(config.validationErrors(), [], name)
+            XCTAssertEqual(config.model.unet.inChannels, firstStage.model.autoencoder.embedDim, name)
+            XCTAssertEqual(latent % config.model.diffusion.effectiveUNet.downsamplingFactor, 0, name)
+            var g = RandomGenerator(seed: 0)
+            XCTAssertNoThrow(LatentDiffusion(config.model.diffusion, generator: &g), name)
+        }
     }
 
     func testDefaultsFillMissingKeys() throws {

@@ -126,6 +126,21 @@ final class LDMProcessTests: XCTestCase {
         XCTAssertTrue(wrongFirstStage.all.contains("is not the first stage this model was trained on"), wrongFirstStage.all)
     }
 
+    /// A diverging run (an absurd learning rate) stops at the step whose loss is not finite,
+    /// naming it, and the last checkpoint stays loadable.
+    func testANonFiniteLossStopsTheRunAndKeepsTheLastCheckpoint() throws {
+        let config = try tiny.configFile("nan.yaml", tiny.yaml(run: "nan", maxSteps: 50, batch: 4, checkpointEvery: 1, lr: "1.0e+30"))
+        let out = try Launcher.ldm(["train-ldm", "--config", config.path], timeout: 120)
+        XCTAssertNotEqual(out.status, 0, out.all)
+        XCTAssertTrue(out.all.contains("diffusion loss at step"), out.all)
+        let store = TrainingCheckpointStore(runDirectory: tiny.run("nan"))
+        let last = try XCTUnwrap(try store.resolve("latest"))
+        let checkpoint = try TrainingCheckpoint(directory: last)
+        try checkpoint.verifyAll()
+        XCTAssertGreaterThanOrEqual(checkpoint.step, 1)
+        XCTAssertNoThrow(try checkpoint.tensors("ldm.safetensors").allTensors())
+    }
+
     func testGuidanceOnAModelTrainedWithoutConditionDropoutWarns() throws {
         let config = try tiny.configFile("noucg.yaml", tiny.yaml(run: "noucg", maxSteps: 1, ucgRate: 0))
         assertSucceeded(try Launcher.ldm(["train-ldm", "--config", config.path], timeout: 120))
