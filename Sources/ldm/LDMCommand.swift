@@ -7,7 +7,7 @@ struct LDMCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ldm",
         abstract: "Latent diffusion models on CPUs, data-parallel over MPI ranks.",
-        subcommands: [TrainAutoencoderCommand.self, ImportVAECommand.self, ExportVAECommand.self,
+        subcommands: [TrainAutoencoderCommand.self, ImportVAECommand.self, ExportVAECommand.self, ImportUNetCommand.self, ExportUNetCommand.self,
                       PrecomputeLatentsCommand.self, CacheCommand.self, EvaluateAutoencoderCommand.self,
                       TrainLDMCommand.self, SampleCommand.self])
 }
