@@ -512,28 +512,7 @@ public enum DiffusersUNet {
     /// The weights file and config of a diffusers UNet2DConditionModel given as a directory (its
     /// own, or a pipeline's with a `unet/` folder) or a weights file (config beside it unless given).
     public static func locate(_ path: URL, configJSON: URL?) throws -> (weights: URL, config: URL) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isDirectory) else {
-            throw ConversionError(source: path.path, ["no such file or directory"])
-        }
-        var directory = isDirectory.boolValue ? path : path.deletingLastPathComponent()
-        var weights = path
-        if isDirectory.boolValue {
-            if !FileManager.default.fileExists(atPath: directory.appendingPathComponent(weightsFileName).path),
-               FileManager.default.fileExists(atPath: directory.appendingPathComponent("unet/" + weightsFileName).path) {
-                directory = directory.appendingPathComponent("unet")
-            }
-            weights = directory.appendingPathComponent(weightsFileName)
-            guard FileManager.default.fileExists(atPath: weights.path) else {
-                throw ConversionError(source: path.path, ["no \(weightsFileName) in it or in unet/ (pass the weights file itself "
-                                                          + "for another name, e.g. a .fp16 variant)"])
-            }
-        }
-        let config = configJSON ?? directory.appendingPathComponent(configFileName)
-        guard FileManager.default.fileExists(atPath: config.path) else {
-            throw ConversionError(source: config.path, ["diffusers config.json not found; pass it with --config-json"])
-        }
-        return (weights, config)
+        try DiffusersFiles.locate(path, configJSON: configJSON, pipelineSubfolder: "unet")
     }
 
     static func readJSON(_ url: URL) throws -> [String: Any] {
