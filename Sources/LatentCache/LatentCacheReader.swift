@@ -25,6 +25,8 @@ public final class LatentCacheReader {
     private var epochOrder: (epoch: Int, order: [Int])?
     /// Shards decoded so far (a measure of streaming efficiency).
     public private(set) var shardLoads = 0
+    /// Shards held decoded in memory now (never more than `cacheCapacity`).
+    public var residentShardCount: Int { decoded.count }
 
     /// - Parameters:
     ///   - globalBatchSize, worldSize, rank: as DistributedSampler; rank r gets the r-th slice.

@@ -48,9 +48,17 @@ final class ReaderTests: XCTestCase {
         for _ in 0..<4 { seen.append(try reader.nextBatch().indices) }
         let saved = try JSONEncoder().encode(reader.cursor)
         var rest: [[Float]] = []
-        for _ in 0..<5 { rest.append(try reader.nextBatch().latents.scalars) }   // crosses into epoch 1 (6 batches/epoch)
+        var mostResident = 0
+        for _ in 0..<5 {   // crosses into epoch 1 (6 batches/epoch)
+            rest.append(try reader.nextBatch().latents.scalars)
+            mostResident = max(mostResident, reader.residentShardCount)
+        }
         XCTAssertEqual(reader.cursor, .init(epoch: 1, batchInEpoch: 3))
         XCTAssertLessThanOrEqual(reader.shardLoads, 30)
+        // Memory is bounded by eviction: at most cacheCapacity of the 10 shards are ever held,
+        // though more than that many were read.
+        XCTAssertLessThanOrEqual(mostResident, 4)
+        XCTAssertGreaterThan(reader.shardLoads, 4)
 
         let cursor = try JSONDecoder().decode(ShardWindowSampler.Cursor.self, from: saved)
         let resumed = try LatentCacheReader(directory: dir, globalBatchSize: 6, seed: 3, window: 2, cursor: cursor, cacheCapacity: 4)
