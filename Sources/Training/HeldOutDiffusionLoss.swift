@@ -98,4 +98,19 @@ public final class HeldOutDiffusionLoss {
         try handle.seekToEnd()
         try handle.write(contentsOf: data)
     }
+
+    /// Resuming at `step`: drops the records of later steps (written by the interrupted run
+    /// after its last checkpoint; the resumed run writes them again).
+    static func truncate(_ url: URL, afterStep step: Int) throws {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return }
+        let kept = data.split(separator: UInt8(ascii: "\n")).filter { line in
+            guard let record = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                  let logged = (record["step"] as? NSNumber)?.intValue else { return false }
+            return logged <= step
+        }
+        var out = Data()
+        for line in kept { out.append(contentsOf: line); out.append(UInt8(ascii: "\n")) }
+        guard out != data else { return }
+        try out.write(to: url, options: .atomic)
+    }
 }

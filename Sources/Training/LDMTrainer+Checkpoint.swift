@@ -115,7 +115,10 @@ extension LDMTrainer {
         model.unet.randomSource.generator = try mine.generator(Self.dropoutKey, file: file)
         metricWindow = mine.metricWindow
         step = state.step
-        if communicator.isRoot { try reporter.resume(atStep: step) }
+        if communicator.isRoot {
+            try reporter.resume(atStep: step)
+            try HeldOutDiffusionLoss.truncate(runDirectory.appendingPathComponent("heldout.jsonl"), afterStep: step)
+        }
         if checkpoint.worldSize != communicator.size {
             reporter.say("resume: world size \(checkpoint.worldSize) -> \(communicator.size): data order, noise streams, optimizer "
                 + "and EMA state carry over; per-rank dropout generators are re-derived (see docs/CHECKPOINTS.md)")

@@ -29,9 +29,13 @@ final class LDMTrainerTests: XCTestCase {
     /// n steps ≡ k steps, stop, resume, n − k steps: weights, EMA, optimizer-driven values,
     /// scale factor and the logged metrics, bit for bit.
     func testResumeContinuesExactlyIncludingEMAAndScaleFactor() throws {
-        let straight = try train(tiny.yaml(run: "straight", maxSteps: 6, checkpointEvery: 3))
-        _ = try train(tiny.yaml(run: "split", maxSteps: 3, checkpointEvery: 3))
-        let resumed = try train(tiny.yaml(run: "split", maxSteps: 6, checkpointEvery: 3), resume: "latest")
+        let evaluation = "{every: 3, samples: 4}"
+        let straight = try train(tiny.yaml(run: "straight", maxSteps: 6, checkpointEvery: 3, evaluation: evaluation))
+        _ = try train(tiny.yaml(run: "split", maxSteps: 3, checkpointEvery: 3, evaluation: evaluation))
+        // A record the interrupted run wrote after its last checkpoint is dropped on resume.
+        try HeldOutDiffusionLoss.append(.init(count: 1, mse: 1, bucketMSE: [1], bucketCounts: [1]), step: 5,
+                                        to: tiny.run("split").appendingPathComponent("heldout.jsonl"))
+        let resumed = try train(tiny.yaml(run: "split", maxSteps: 6, checkpointEvery: 3, evaluation: evaluation), resume: "latest")
         XCTAssertEqual(resumed.step, 6)
         XCTAssertEqual(resumed.model.scaleFactor, straight.model.scaleFactor)
         let a = tiny.run("straight").appendingPathComponent("checkpoints/step-00000006")
@@ -53,6 +57,11 @@ final class LDMTrainerTests: XCTestCase {
         XCTAssertEqual(splitLines.map { $0["step"]! }, [2, 3, 4, 6])
         XCTAssertEqual(straightLines[0], splitLines[0])
         XCTAssertEqual(straightLines[2], splitLines[3])
+        // The held-out log: a record per evaluation, none repeated by the resume.
+        let heldOut = { (run: String) in try String(contentsOf: self.tiny.run(run).appendingPathComponent("heldout.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["step"] as! Int } }
+        XCTAssertEqual(try heldOut("straight"), [3, 6])
+        XCTAssertEqual(try heldOut("split"), [3, 6])
         let state = try TrainingCheckpoint(directory: b).json(TrainingStateRecord.self, TrainingStateRecord.fileName)
         XCTAssertEqual(state.emaUpdateCount, 6)
         XCTAssertEqual(state.scaleFactor, straight.model.scaleFactor)
