@@ -185,6 +185,7 @@ public final class AutoencoderTrainer: TrainingTask {
         let url = runDirectory.appendingPathComponent("images/reconstruction_step\(String(format: "%06d", step)).png")
         try ImageGrid.write(GridScaling.enlarged(Tensor.concatenate([x, reconstruction], alongAxis: 0), minimumWidth: 600, columns: count),
                             to: url, columns: count)
+        reporter.image("reconstructions (inputs above, reconstructions below)", file: url, step: step)
     }
 
     /// The autoencoder's weights as safetensors (config and step in the metadata), atomically.

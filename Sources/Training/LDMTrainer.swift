@@ -218,6 +218,9 @@ public final class LDMTrainer: TrainingTask {
                             ema == nil ? "off" : "on", result.mse)
             + " | by t: " + result.bucketMSE.map { String(format: "%.3f", $0) }.joined(separator: " "))
         guard communicator.isRoot else { return }
+        var scalars: [String: Float] = ["heldout/eps_mse": Float(result.mse)]
+        for (k, v) in result.bucketMSE.enumerated() where v.isFinite { scalars["heldout/eps_mse_t\(k * model.schedule.timesteps / HeldOutDiffusionLoss.bucketCount)"] = Float(v) }
+        reporter.scalars(scalars, step: step)
         try HeldOutDiffusionLoss.append(result, step: step, to: runDirectory.appendingPathComponent("heldout.jsonl"))
     }
 
@@ -243,6 +246,7 @@ public final class LDMTrainer: TrainingTask {
         let images = LatentDiffusionSampling.decode(latents, scaleFactor: model.scaleFactor, firstStage: firstStage)
         let url = runDirectory.appendingPathComponent("images/samples_step\(String(format: "%06d", step)).png")
         try ImageGrid.write(GridScaling.enlarged(images, minimumWidth: 600, columns: columns), to: url, columns: columns)
+        reporter.image(classes == nil ? "samples" : "samples (a row per class)", file: url, step: step)
         reporter.say(String(format: "samples: %@ (%d, %@ %d steps, guidance %.1f, %.1f s)", url.path, count, s.sampler, s.steps,
                             s.guidance, ProgressReporter.now() - started))
     }

@@ -8,6 +8,8 @@ public final class ProgressReporter {
     var lastTime: Double
     var lastStep: Int
     let startTime: Double
+    /// The same scalars (and the run's image grids) as TensorBoard events, beside metrics.jsonl.
+    private(set) var events: TensorBoardEventWriter?
 
     public init(isRoot: Bool, totalSteps: Int, startStep: Int, metricsURL: URL?) {
         self.isRoot = isRoot
@@ -22,9 +24,32 @@ public final class ProgressReporter {
             }
             metricsFile = try? FileHandle(forUpdating: metricsURL)
             _ = try? metricsFile?.seekToEnd()
+            do {
+                events = try TensorBoardEventWriter(directory: metricsURL.deletingLastPathComponent())
+            } catch {
+                print("warning: no TensorBoard events in \(metricsURL.deletingLastPathComponent().path): \(error)")
+            }
         } else {
             metricsFile = nil
         }
+    }
+
+    /// Scalars for TensorBoard only (held-out losses and the like; progress lines log theirs).
+    public func scalars(_ values: [String: Float], step: Int) {
+        guard let events else { return }
+        do { try events.scalars(values, step: step) } catch { stopEvents(error) }
+    }
+
+    /// An image grid (a PNG file already written) for TensorBoard.
+    public func image(_ tag: String, file: URL, step: Int) {
+        guard let events else { return }
+        do { try events.image(tag, pngFile: file, step: step) } catch { stopEvents(error) }
+    }
+
+    /// Logging must not stop training: one warning, then no more events.
+    private func stopEvents(_ error: Error) {
+        print("warning: TensorBoard events stopped (\(events?.url.path ?? "")): \(error)")
+        events = nil
     }
 
     deinit { try? metricsFile?.close() }
@@ -58,6 +83,7 @@ public final class ProgressReporter {
         if let data = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) {
             metricsFile?.write(data + Data("\n".utf8))
         }
+        scalars(metrics.merging(["seconds_per_step": Float(secondsPerStep)]) { a, _ in a }, step: step)
         return secondsPerStep
     }
 
