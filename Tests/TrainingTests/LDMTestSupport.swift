@@ -14,10 +14,13 @@ final class TinyLatentCache {
     let cache: URL
     let autoencoderURL: URL
 
-    init(trainCount: Int = 24, testCount: Int = 8, labelled: Bool = true) throws {
+    init(trainCount: Int = 24, testCount: Int = 8, labelled: Bool = true,
+         regularizer: AutoencoderConfig.Regularizer = .kl) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("ldm-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         var c = AutoencoderConfig()
+        c.regularizer = regularizer
+        c.nEmbed = 16
         c.resolution = 16
         c.ch = 32
         c.chMult = [1, 2]

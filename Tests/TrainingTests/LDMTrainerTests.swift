@@ -121,6 +121,21 @@ final class LDMTrainerTests: XCTestCase {
         }
     }
 
+    /// A VQ cache stores the pre-quantisation latents (no posterior); the LDM trains on them as
+    /// they are and its grids decode through the quantiser.
+    func testTrainsOnAVQCacheAndDecodesThroughTheQuantizer() throws {
+        let vq = try TinyLatentCache(regularizer: .vq)
+        defer { vq.remove() }
+        XCTAssertEqual(try LatentCacheManifest.read(from: vq.cache).autoencoder.regularizer, "vq")
+        XCTAssertNil(try LatentCacheReader(directory: vq.cache, globalBatchSize: 2, seed: 1).nextBatch().logVariance)
+        let trainer = try LDMTrainer.start(config: try vq.config(vq.yaml(run: "vq", maxSteps: 2,
+                                                                        sampling: "{every: 2, steps: 2, per_class: 2}")),
+                                           communicator: SingleProcessCommunicator())
+        try trainer.train()
+        XCTAssertTrue(trainer.model.scaleFactor.isFinite && trainer.model.scaleFactor > 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: vq.run("vq").appendingPathComponent("images/samples_step000002.png").path))
+    }
+
     func testSampleGridHasARowPerClass() throws {
         _ = try train(tiny.yaml(run: "grid", maxSteps: 1, sampling: "{every: 1, steps: 3, per_class: 3}"))
         let grid = try PNG.read(tiny.run("grid").appendingPathComponent("images/samples_step000001.png"))
