@@ -24,6 +24,14 @@ public enum ImageGrid {
         return Image8(width: width, height: height, channels: c, pixels: pixels)
     }
 
+    /// `images` [N, C, H, W] enlarged (nearest) by the smallest integer factor that makes a grid
+    /// of `columns` at least `minimumWidth` pixels wide, so small images are readable at a glance.
+    public static func enlarged(_ images: Tensor, minimumWidth: Int, columns: Int) -> Tensor {
+        let width = images.shape[3] * max(1, min(columns, images.shape[0]))
+        let factor = max(1, (minimumWidth + width - 1) / max(width, 1))
+        return factor == 1 ? images : withoutGrad { images.upsampledNearest(scale: factor) }
+    }
+
     /// Writes the grid as a PNG.
     public static func write(_ images: Tensor, to url: URL, columns: Int = 8) throws {
         try PNG.write(make(images, columns: columns), to: url)

@@ -19,6 +19,12 @@ public enum AutoencoderFingerprint {
                                                regularizer: config.regularizer.rawValue, config: json)
     }
 
+    /// A first stage written by the trainer, with the fingerprint a cache or model records for it.
+    public static func loadModel(at url: URL) throws -> (model: FirstStageModel, fingerprint: String) {
+        let model = try FirstStageModel.load(from: url)
+        return (model, try compute(weights: url, config: model.config).fingerprint)
+    }
+
     static func configJSON(_ config: AutoencoderConfig) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

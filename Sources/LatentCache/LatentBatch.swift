@@ -17,12 +17,7 @@ public struct LatentBatch {
     /// A latent to train on: a fresh z = μ + σ·ε from the posterior (so every epoch sees a
     /// different draw, as when encoding on the fly), or the stored latent for VQ.
     public func sample(generator: inout RandomGenerator) -> Tensor {
-        guard let logVariance else { return latents }
-        let z = Tensor(uninitialized: latents.shape)
-        let noise = Tensor.randomNormal(latents.shape, generator: &generator)
-        let mu = latents.pointer, lv = logVariance.pointer, e = noise.pointer, out = z.pointer
-        for i in 0..<latents.count { out[i] = mu[i] + exp(0.5 * lv[i]) * e[i] }
-        return z
+        sample(globalBatchNoise: &generator, slice: (0, 1))
     }
 }
 

@@ -183,7 +183,7 @@ public final class AutoencoderTrainer: TrainingTask {
             return model.reconstruct(x).clamped(min: -1, max: 1)
         }
         let url = runDirectory.appendingPathComponent("images/reconstruction_step\(String(format: "%06d", step)).png")
-        try ImageGrid.write(GridScaling.enlarged(Tensor.concatenate([x, reconstruction], alongAxis: 0), minimumWidth: 600, columns: count),
+        try ImageGrid.write(ImageGrid.enlarged(Tensor.concatenate([x, reconstruction], alongAxis: 0), minimumWidth: 600, columns: count),
                             to: url, columns: count)
         reporter.image("reconstructions (inputs above, reconstructions below)", file: url, step: step)
     }

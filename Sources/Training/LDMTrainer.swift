@@ -245,7 +245,7 @@ public final class LDMTrainer: TrainingTask {
         }
         let images = LatentDiffusionSampling.decode(latents, scaleFactor: model.scaleFactor, firstStage: firstStage)
         let url = runDirectory.appendingPathComponent("images/samples_step\(String(format: "%06d", step)).png")
-        try ImageGrid.write(GridScaling.enlarged(images, minimumWidth: 600, columns: columns), to: url, columns: columns)
+        try ImageGrid.write(ImageGrid.enlarged(images, minimumWidth: 600, columns: columns), to: url, columns: columns)
         reporter.image(classes == nil ? "samples" : "samples (a row per class)", file: url, step: step)
         reporter.say(String(format: "samples: %@ (%d, %@ %d steps, guidance %.1f, %.1f s)", url.path, count, s.sampler, s.steps,
                             s.guidance, ProgressReporter.now() - started))
@@ -255,9 +255,7 @@ public final class LDMTrainer: TrainingTask {
         if let firstStage { return firstStage }
         let manifest = reader.manifest
         let path = config.data.autoencoder ?? manifest.autoencoder.path
-        let url = URL(fileURLWithPath: path)
-        let loaded = try FirstStageModel.load(from: url)
-        let fingerprint = try AutoencoderFingerprint.compute(weights: url, config: loaded.config).fingerprint
+        let (loaded, fingerprint) = try AutoencoderFingerprint.loadModel(at: URL(fileURLWithPath: path))
         guard fingerprint == manifest.autoencoder.fingerprint else {
             throw LatentCacheError.autoencoderMismatch(cache: cacheDirectory.path, cached: manifest.autoencoder.fingerprint, current: fingerprint)
         }

@@ -111,10 +111,8 @@ public struct SampleRequest {
         // The first stage, checked against the one the model was trained on.
         let firstStagePath = autoencoder ?? metadata["ldm.autoencoder_path"]
         guard let firstStagePath else { throw SampleError("--autoencoder is needed: \(url.path) records no first stage") }
-        let firstStageURL = URL(fileURLWithPath: firstStagePath)
-        let firstStage = try FirstStageModel.load(from: firstStageURL)
+        let (firstStage, actual) = try AutoencoderFingerprint.loadModel(at: URL(fileURLWithPath: firstStagePath))
         if let expected = metadata["ldm.autoencoder_fingerprint"] {
-            let actual = try AutoencoderFingerprint.compute(weights: firstStageURL, config: firstStage.config).fingerprint
             guard actual == expected else {
                 throw SampleError("--autoencoder \(firstStagePath) (fingerprint \(actual)) is not the first stage this model was "
                     + "trained on (fingerprint \(expected)): its latents mean something else")
@@ -149,7 +147,7 @@ public struct SampleRequest {
         let grid = Tensor(shape: [all.count / max(perImage, 1)] + imageShape, scalars: all)
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let gridURL = output.appendingPathComponent("grid.png")
-        try ImageGrid.write(GridScaling.enlarged(grid, minimumWidth: 600, columns: perClass), to: gridURL, columns: perClass)
+        try ImageGrid.write(ImageGrid.enlarged(grid, minimumWidth: 600, columns: perClass), to: gridURL, columns: perClass)
         for i in 0..<grid.shape[0] {
             let name = labels.map { String(format: "sample_%04d_class%d.png", i, $0[i]) } ?? String(format: "sample_%04d.png", i)
             try PNG.write(ImageGrid.make(grid.slice(alongAxis: 0, i..<i + 1), columns: 1, padding: 0),
@@ -162,16 +160,5 @@ public struct SampleRequest {
                               to: output.appendingPathComponent("samples.safetensors"))
         say(String(format: "sample: wrote %@ (%@), %d PNGs and samples.safetensors in %.1f s", gridURL.path,
                    labels == nil ? "\(perClass) per row" : "a row per class", grid.shape[0], ProgressReporter.now() - started))
-    }
-}
-
-/// Small images are enlarged (nearest) so a grid is readable at a glance.
-public enum GridScaling {
-    /// `images` [N, C, H, W] upsampled by the smallest integer factor that makes a grid of
-    /// `columns` at least `minimumWidth` pixels wide.
-    public static func enlarged(_ images: Tensor, minimumWidth: Int, columns: Int) -> Tensor {
-        let width = images.shape[3] * max(1, min(columns, images.shape[0]))
-        let factor = max(1, (minimumWidth + width - 1) / max(width, 1))
-        return factor == 1 ? images : withoutGrad { images.upsampledNearest(scale: factor) }
     }
 }

@@ -153,14 +153,8 @@ public enum TrainingStart {
                 + "checkpoint's global batch \(state.globalBatchSize) on \(communicator.size) rank(s)")
             batchPerRank = perRank
         }
-        let differences = try TrainingResume.configDifferences(saved: state.config, current: try currentConfigJSON(),
-                                                               changeable: changeableKeys)
-        guard differences.isEmpty else {
-            throw TrainingCheckpointError(path: checkpoint.directory.path, file: TrainingStateRecord.fileName,
-                                          "the config differs from the one this checkpoint was trained with:\n  "
-                                          + differences.joined(separator: "\n  ")
-                                          + "\n(start a new run_dir for another configuration)")
-        }
+        try TrainingResume.requireSameConfig(saved: state, current: try currentConfigJSON(), checkpoint: checkpoint,
+                                             changeable: changeableKeys)
         return (checkpoint, state)
     }
 

@@ -102,8 +102,9 @@ public enum TrainingResume {
     }
 
     /// Refuses a config whose training-relevant keys differ from the checkpoint's.
-    public static func requireSameConfig(saved: TrainingStateRecord, current: String, checkpoint: TrainingCheckpoint) throws {
-        let differences = try configDifferences(saved: saved.config, current: current)
+    public static func requireSameConfig(saved: TrainingStateRecord, current: String, checkpoint: TrainingCheckpoint,
+                                         changeable: Set<String> = changeableKeys) throws {
+        let differences = try configDifferences(saved: saved.config, current: current, changeable: changeable)
         guard differences.isEmpty else {
             throw TrainingCheckpointError(path: checkpoint.directory.path, file: TrainingStateRecord.fileName,
                                           "the config differs from the one this checkpoint was trained with:\n  "

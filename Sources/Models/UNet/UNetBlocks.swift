@@ -53,14 +53,9 @@ public final class UNetBlock: Module {
     }
 }
 
-/// A bare 3×3 convolution as a block layer (`input_blocks.0.0`).
-public final class UNetConv: Module, UNetLayer {
-    let conv: Conv2d
-    public init(_ inChannels: Int, _ outChannels: Int, generator: inout RandomGenerator) {
-        conv = Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1, generator: &generator)
-    }
-    override public func namedMembers() -> [(String, ModuleMember)] { conv.namedMembers() }
-    public func forward(_ x: Tensor, embedding: Tensor, context: CrossAttentionContext?) -> Tensor { conv(x) }
+/// A bare convolution as a block layer (`input_blocks.0.0`).
+extension Conv2d: UNetLayer {
+    public func forward(_ x: Tensor, embedding: Tensor, context: CrossAttentionContext?) -> Tensor { self(x) }
 }
 
 /// in_layers (GN, SiLU, conv3) → + emb_layers(emb) per channel (or GN(h)·(1 + scale) + shift

@@ -46,7 +46,7 @@ public final class UNetModel: Module {
                          useScaleShiftNorm: config.useScaleShiftNorm, randomSource: source, generator: &generator)
         }
 
-        var inputs: [UNetBlock] = [UNetBlock([UNetConv(config.inChannels, mc, generator: &generator)])]
+        var inputs: [UNetBlock] = [UNetBlock([Conv2d(config.inChannels, mc, kernelSize: 3, padding: 1, generator: &generator)])]
         var skipChannels = [mc]
         var ch = mc, ds = 1
         for (level, mult) in config.channelMult.enumerated() {
