@@ -27,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // OpenBLAS's LAPACK (the symmetric eigen-solver behind the Fréchet distance).
+        .systemLibrary(name: "CLAPACK", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         // Tensor engine: storage, kernels, autograd. Knows nothing about diffusion.
         .target(name: "Tensor", dependencies: ["CBLAS"]),
@@ -39,8 +41,9 @@ let package = Package(
         .target(name: "Data", dependencies: ["Tensor", "CZlib", "CPNG"]),
         // Data-parallel communication: MPI or a single process behind one protocol.
         .target(name: "Distributed", dependencies: ["Tensor", "CMPI"]),
-        // Image quality metrics (PSNR, SSIM), cross-rank accumulation, JSON reports.
-        .target(name: "Evaluation", dependencies: ["Tensor", "Distributed"]),
+        // Image quality metrics (PSNR, SSIM), feature statistics, Fréchet distance, precision and
+        // recall, classifier scores; cross-rank accumulation of exact sums; JSON reports.
+        .target(name: "Evaluation", dependencies: ["Tensor", "Data", "Distributed", "CBLAS", "CLAPACK"]),
         // Noise schedules, q_sample, the diffusion objective, DDIM/DDPM samplers, guidance:
         // functions of tensors and a denoiser closure, nothing about images or files.
         .target(name: "Diffusion", dependencies: ["Tensor"]),
