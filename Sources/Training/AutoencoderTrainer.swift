@@ -175,16 +175,9 @@ public final class AutoencoderTrainer: TrainingTask {
     /// Inputs (top rows) and their reconstructions (bottom rows), from rank 0's first images.
     func writeReconstructionGrid() throws {
         guard communicator.isRoot else { return }
-        let count = min(8, dataset.count)
-        let (x, _) = try dataset.batch(Array(0..<count))
-        let reconstruction = withoutGrad { () -> Tensor in
-            model.module.eval()
-            defer { model.module.train() }
-            return model.reconstruct(x).clamped(min: -1, max: 1)
-        }
+        let (grid, columns) = try AutoencoderEvaluator.reconstructionGrid(model, dataset)
         let url = runDirectory.appendingPathComponent("images/reconstruction_step\(String(format: "%06d", step)).png")
-        try ImageGrid.write(ImageGrid.enlarged(Tensor.concatenate([x, reconstruction], alongAxis: 0), minimumWidth: 600, columns: count),
-                            to: url, columns: count)
+        try ImageGrid.write(grid, to: url, columns: columns)
         reporter.image("reconstructions (inputs above, reconstructions below)", file: url, step: step)
     }
 

@@ -24,6 +24,30 @@ public final class HeldOutDiffusionLoss {
             case count, mse
             case bucketMSE = "bucket_mse", bucketCounts = "bucket_counts"
         }
+
+        public init(count: Int, mse: Double, bucketMSE: [Double], bucketCounts: [Int]) {
+            self.count = count
+            self.mse = mse
+            self.bucketMSE = bucketMSE
+            self.bucketCounts = bucketCounts
+        }
+
+        // An empty bucket has no mean: null in JSON, NaN in memory.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            count = try c.decode(Int.self, forKey: .count)
+            mse = try c.decode(Double.self, forKey: .mse)
+            bucketMSE = try c.decode([Double?].self, forKey: .bucketMSE).map { $0 ?? .nan }
+            bucketCounts = try c.decode([Int].self, forKey: .bucketCounts)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(count, forKey: .count)
+            try c.encode(mse, forKey: .mse)
+            try c.encode(bucketMSE.map { $0.isFinite ? $0 : nil }, forKey: .bucketMSE)
+            try c.encode(bucketCounts, forKey: .bucketCounts)
+        }
     }
 
     public static let bucketCount = 10

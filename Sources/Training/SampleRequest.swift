@@ -58,93 +58,27 @@ public struct SampleRequest {
         return ids
     }
 
-    /// The model file: a run directory's ldm.safetensors (or ldm_nonema.safetensors), or the path itself.
-    func modelURL() throws -> URL {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: model, isDirectory: &isDirectory) else {
-            throw SampleError("--ldm \(model): no such file or directory")
-        }
-        guard isDirectory.boolValue else { return URL(fileURLWithPath: model) }
-        guard ["ema", "trained"].contains(weights) else { throw SampleError("--weights \(weights): use ema or trained") }
-        let url = URL(fileURLWithPath: model).appendingPathComponent(weights == "ema" ? "ldm.safetensors" : "ldm_nonema.safetensors")
-        guard FileManager.default.fileExists(atPath: url.path) else {
-            throw SampleError("\(url.path) does not exist: has the run finished? (a checkpoints/step-N/ldm.safetensors file also works)")
-        }
-        return url
-    }
-
     public func run(communicator: Communicator) throws {
         let say = { (message: String) in if communicator.isRoot { print(message); fflush(stdout) } }
-        let url = try modelURL()
-        let (ldm, metadata) = try LatentDiffusion.load(from: url)
-        let kind: LatentDiffusionSampling.Kind
-        switch sampler {
-        case "ddim": kind = .ddim
-        case "ddpm": kind = .ddpm
-        default: throw SamplerError.unknownSampler(sampler)
-        }
-        if kind == .ddim { _ = try DDIMSampler(schedule: ldm.schedule, steps: steps, eta: eta) }
+        let trained = try TrainedLatentDiffusion.load(model, weights: weights, autoencoder: autoencoder)
+        let ldm = trained.model, url = trained.url
+        let sampling = try TrainedLatentDiffusion.sampling(sampler: sampler, steps: steps, eta: eta, guidance: guidance, seed: seed,
+                                                           schedule: ldm.schedule)
         guard perClass >= 1 else { throw SampleError("--n \(perClass): need at least one sample") }
-        guard let shapeText = metadata["ldm.latent_shape"] else {
-            throw SampleError("\(url.path): no ldm.latent_shape metadata (not written by train-ldm)")
-        }
-        let latentShape = shapeText.split(separator: ",").compactMap { Int($0) }
-
-        // Labels, one row of perClass per class.
-        let conditioning = ldm.config.conditioning
-        var labels: [Int]? = nil
-        if let n = conditioning.numClasses, conditioning.isClassConditional {
-            let ids = classes ?? Array(0..<n)
-            if let bad = ids.first(where: { $0 < 0 || $0 >= n }) {
-                throw SampleError("class \(bad) is out of range: the model knows classes 0..<\(n)")
-            }
-            labels = ids.flatMap { Array(repeating: $0, count: perClass) }
-            if guidance != 1 && conditioning.ucgRate == 0 {
-                say("warning: --guidance \(guidance) on a model trained without condition dropout (ucg_rate 0): its "
-                    + "unconditional prediction was never trained, so guidance extrapolates from noise")
-            }
-        } else if classes != nil {
-            throw SampleError("--class/--classes given, but \(url.path) is an unconditional model")
+        let labels = try trained.labels(classes: classes, perClass: perClass)
+        if labels != nil && guidance != 1 && ldm.config.conditioning.ucgRate == 0 {
+            say("warning: --guidance \(guidance) on a model trained without condition dropout (ucg_rate 0): its "
+                + "unconditional prediction was never trained, so guidance extrapolates from noise")
         }
         let total = labels?.count ?? perClass
+        let latentShape = trained.latentShape, firstStage = trained.firstStage
+        let kind = sampling.kind
 
-        // The first stage, checked against the one the model was trained on.
-        let firstStagePath = autoencoder ?? metadata["ldm.autoencoder_path"]
-        guard let firstStagePath else { throw SampleError("--autoencoder is needed: \(url.path) records no first stage") }
-        let (firstStage, actual) = try AutoencoderFingerprint.loadModel(at: URL(fileURLWithPath: firstStagePath))
-        if let expected = metadata["ldm.autoencoder_fingerprint"] {
-            guard actual == expected else {
-                throw SampleError("--autoencoder \(firstStagePath) (fingerprint \(actual)) is not the first stage this model was "
-                    + "trained on (fingerprint \(expected)): its latents mean something else")
-            }
-        }
-
-        var sampling = LatentDiffusionSampling()
-        sampling.kind = kind
-        sampling.steps = steps
-        sampling.eta = eta
-        sampling.guidance = guidance
-        sampling.seed = seed
-        let mine = evaluationShard(count: total, rank: communicator.rank, worldSize: communicator.size)
         say("sample: \(total) image(s) from \(url.path) (\(sampler)\(kind == .ddim ? " \(steps) steps, eta \(eta)" : ""), "
             + "guidance \(guidance), seed \(seed)) on \(communicator.size) rank(s)")
         let started = ProgressReporter.now()
-        let latents = try sampling.sampleLatents(ldm, latentShape: latentShape, indices: Array(mine),
-                                                 labels: labels.map { Array($0[mine]) }) { done, count in
-            if communicator.isRoot && (done == count || done % 32 == 0) {
-                let elapsed = ProgressReporter.now() - started
-                say(String(format: "sample: rank 0 %d/%d | %.2f s/sample | eta %@", done, count, elapsed / Double(done),
-                           ProgressReporter.duration(elapsed / Double(done) * Double(count - done))))
-            }
-        }
-        let images = LatentDiffusionSampling.decode(latents, scaleFactor: ldm.scaleFactor, firstStage: firstStage)
-        // Rank 0 gathers every rank's images, in sample order.
-        let perImage = images.count / max(images.shape[0], 1)
-        let gathered = try communicator.allgather(images.scalars)
-        guard communicator.isRoot else { return }
-        let all = gathered.flatMap { $0 }
-        let imageShape = Array(images.shape.dropFirst())
-        let grid = Tensor(shape: [all.count / max(perImage, 1)] + imageShape, scalars: all)
+        let (images, _) = try trained.sampleImages(sampling, count: total, labels: labels, communicator: communicator, say: say)
+        guard let grid = try TrainedLatentDiffusion.gathered(images, communicator: communicator) else { return }
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let gridURL = output.appendingPathComponent("grid.png")
         try ImageGrid.write(ImageGrid.enlarged(grid, minimumWidth: 600, columns: perClass), to: gridURL, columns: perClass)
