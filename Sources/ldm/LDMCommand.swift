@@ -9,5 +9,5 @@ struct LDMCommand: ParsableCommand {
         abstract: "Latent diffusion models on CPUs, data-parallel over MPI ranks.",
         subcommands: [TrainAutoencoderCommand.self, ImportVAECommand.self, ExportVAECommand.self, ImportUNetCommand.self, ExportUNetCommand.self,
                       PrecomputeLatentsCommand.self, CacheCommand.self, EvaluateAutoencoderCommand.self,
-                      TrainLDMCommand.self, SampleCommand.self, TrainClassifierCommand.self, EvaluateCommand.self])
+                      TrainLDMCommand.self, SampleCommand.self, TrainClassifierCommand.self, EvaluateCommand.self, PlotCommand.self])
 }
