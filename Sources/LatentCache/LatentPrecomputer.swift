@@ -60,6 +60,9 @@ public struct PrecomputeReport: Sendable {
 /// fsync'd and renamed, then its sidecar likewise; after a barrier rank 0 builds the manifest
 /// from the sidecars and writes it last. A rerun skips shards whose sidecar and checksum match.
 public final class LatentPrecomputer {
+    /// Called on every rank after each of its shards: (shards done, this rank's shards,
+    /// images encoded, seconds since the start).
+    public var progress: ((Int, Int, Int, Double) -> Void)?
     public let directory: URL
     public let splits: [CacheSplitSource]
     public let preprocessing: LatentCacheManifest.Preprocessing
@@ -146,7 +149,11 @@ public final class LatentPrecomputer {
         try communicator.barrier()
 
         let plan = self.plan
+        let mine = plan.indices.filter { $0 % communicator.size == communicator.rank }.count
+        var done = 0
         for (j, shard) in plan.enumerated() where j % communicator.size == communicator.rank {
+            done += 1
+            defer { progress?(done, mine, report.samplesEncoded, Date().timeIntervalSince(start)) }
             let shardURL = directory.appendingPathComponent(shard.file)
             let sidecarURL = directory.appendingPathComponent(ShardSidecar.fileName(forShard: shard.file))
             var expected = expectedSidecar(for: shard)

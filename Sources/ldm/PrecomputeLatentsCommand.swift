@@ -123,6 +123,16 @@ struct PrecomputeLatentsCommand: ParsableCommand {
                 autoencoder: URL(fileURLWithPath: autoencoder), splits: splits,
                 preprocessing: .init(resolution: settings.resolution, fit: settings.fit.rawValue, channels: settings.channels),
                 directory: URL(fileURLWithPath: out), options: options, communicator: communicator)
+            if communicator.isRoot {
+                precomputer.progress = { done, total, images, seconds in
+                    guard done == total || done % 5 == 0 else { return }
+                    let rate = seconds > 0 ? Double(images) / seconds : 0
+                    let eta = done > 0 ? seconds / Double(done) * Double(total - done) : 0
+                    print(String(format: "precompute-latents: rank 0 shard %d/%d | %.0f images/s | eta %@", done, total, rate,
+                                 ProgressReporter.duration(eta)))
+                    fflush(stdout)
+                }
+            }
             return try precomputer.run()
         }
         let samples = try communicator.allreduce(report.samplesEncoded, op: .sum)

@@ -29,6 +29,18 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertGreaterThan(second.model.loss.discStart, second.trainer.maxSteps, "no PatchGAN in the fine-tune")
     }
 
+    func testShippedClassifierConfigsParseAndValidateAndEveryConfigIsCovered() throws {
+        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Configs")
+        let all = try FileManager.default.contentsOfDirectory(atPath: configs.path).filter { $0.hasSuffix(".yaml") }
+        // Each shipped config is validated by one of this file's tests, by its prefix.
+        XCTAssertEqual(all.filter { !["autoencoder_", "ldm_", "classifier_"].contains(where: $0.hasPrefix) }, [])
+        for name in all where name.hasPrefix("classifier_") {
+            let config = try ConfigLoader.load(ClassifierTrainingConfig.self, from: configs.appendingPathComponent(name))
+            XCTAssertEqual(config.validationErrors(), [], name)
+        }
+    }
+
     func testShippedLDMConfigsParseAndValidateAndFitTheirCache() throws {
         let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Configs")
