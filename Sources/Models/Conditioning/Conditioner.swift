@@ -47,12 +47,15 @@ public protocol Conditioner: Module {
 
 public enum ConditionerError: Error, CustomStringConvertible, Equatable {
     case missingLabels
+    case missingCaptions
     case labelOutOfRange(label: Int, position: Int, classes: Int)
 
     public var description: String {
         switch self {
         case .missingLabels:
             return "the model is class-conditional but the data has no class labels (a cache written without labels?)"
+        case .missingCaptions:
+            return "the model is text-conditional but the data has no captions (a cache written without captions?)"
         case .labelOutOfRange(let label, let position, let classes):
             return "class label \(label) (sample \(position)) is outside 0..<\(classes)"
         }
