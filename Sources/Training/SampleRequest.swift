@@ -20,6 +20,8 @@ public struct SampleRequest {
     public var autoencoder: String?
     /// Class ids to sample (nil: all classes of a class-conditional model).
     public var classes: [Int]?
+    /// Captions for a text-conditional model: a row of perClass samples each.
+    public var prompts: [String]?
     public var perClass: Int
     public var steps: Int
     public var eta: Double
@@ -90,10 +92,25 @@ public struct SampleRequest {
         }
         let latentShape = shapeText.split(separator: ",").compactMap { Int($0) }
 
-        // Labels, one row of perClass per class.
+        // Labels (one row of perClass per class) or prompts (a row each).
         let conditioning = ldm.config.conditioning
         var labels: [Int]? = nil
-        if let n = conditioning.numClasses, conditioning.isClassConditional {
+        var captions: [String]? = nil
+        if let prompts, !conditioning.isTextConditional {
+            throw SampleError("--prompt \"\(prompts[0])\" given, but \(url.path) is "
+                + (conditioning.isClassConditional ? "class-conditional: choose classes with --class/--classes" : "an unconditional model"))
+        }
+        if conditioning.isTextConditional {
+            if classes != nil { throw SampleError("--class/--classes given, but \(url.path) is text-conditional: use --prompt \"…\"") }
+            guard let prompts, !prompts.isEmpty else {
+                throw SampleError("\(url.path) is text-conditional: give one or more --prompt \"…\" (a row of --n samples each)")
+            }
+            captions = prompts.flatMap { Array(repeating: $0, count: perClass) }
+            if guidance != 1 && conditioning.ucgRate == 0 {
+                say("warning: --guidance \(guidance) on a model trained without condition dropout (ucg_rate 0): its "
+                    + "unconditional prediction was never trained, so guidance extrapolates from noise")
+            }
+        } else if let n = conditioning.numClasses, conditioning.isClassConditional {
             let ids = classes ?? Array(0..<n)
             if let bad = ids.first(where: { $0 < 0 || $0 >= n }) {
                 throw SampleError("class \(bad) is out of range: the model knows classes 0..<\(n)")
@@ -106,7 +123,7 @@ public struct SampleRequest {
         } else if classes != nil {
             throw SampleError("--class/--classes given, but \(url.path) is an unconditional model")
         }
-        let total = labels?.count ?? perClass
+        let total = labels?.count ?? captions?.count ?? perClass
 
         // The first stage, checked against the one the model was trained on.
         let firstStagePath = autoencoder ?? metadata["ldm.autoencoder_path"]
@@ -130,7 +147,8 @@ public struct SampleRequest {
             + "guidance \(guidance), seed \(seed)) on \(communicator.size) rank(s)")
         let started = ProgressReporter.now()
         let latents = try sampling.sampleLatents(ldm, latentShape: latentShape, indices: Array(mine),
-                                                 labels: labels.map { Array($0[mine]) }) { done, count in
+                                                 labels: labels.map { Array($0[mine]) },
+                                                 captions: captions.map { Array($0[mine]) }) { done, count in
             if communicator.isRoot && (done == count || done % 32 == 0) {
                 let elapsed = ProgressReporter.now() - started
                 say(String(format: "sample: rank 0 %d/%d | %.2f s/sample | eta %@", done, count, elapsed / Double(done),
@@ -149,16 +167,20 @@ public struct SampleRequest {
         let gridURL = output.appendingPathComponent("grid.png")
         try ImageGrid.write(ImageGrid.enlarged(grid, minimumWidth: 600, columns: perClass), to: gridURL, columns: perClass)
         for i in 0..<grid.shape[0] {
-            let name = labels.map { String(format: "sample_%04d_class%d.png", i, $0[i]) } ?? String(format: "sample_%04d.png", i)
+            let name = labels.map { String(format: "sample_%04d_class%d.png", i, $0[i]) }
+                ?? (captions != nil ? String(format: "sample_%04d_prompt%d.png", i, i / perClass) : String(format: "sample_%04d.png", i))
             try PNG.write(ImageGrid.make(grid.slice(alongAxis: 0, i..<i + 1), columns: 1, padding: 0),
                           to: output.appendingPathComponent(name))
         }
         var tensors = ["images": grid]
         if let labels { tensors["labels"] = Tensor(shape: [labels.count], scalars: labels.map(Float.init)) }
-        try SafeTensors.write(tensors, metadata: ["ldm.model": url.path, "ldm.sampler": sampler, "ldm.steps": String(steps),
-                                                  "ldm.eta": String(eta), "ldm.guidance": String(guidance), "ldm.seed": String(seed)],
-                              to: output.appendingPathComponent("samples.safetensors"))
+        var sampleMetadata = ["ldm.model": url.path, "ldm.sampler": sampler, "ldm.steps": String(steps),
+                              "ldm.eta": String(eta), "ldm.guidance": String(guidance), "ldm.seed": String(seed)]
+        if let prompts {
+            sampleMetadata["ldm.prompts"] = String(decoding: try JSONSerialization.data(withJSONObject: prompts), as: UTF8.self)
+        }
+        try SafeTensors.write(tensors, metadata: sampleMetadata, to: output.appendingPathComponent("samples.safetensors"))
         say(String(format: "sample: wrote %@ (%@), %d PNGs and samples.safetensors in %.1f s", gridURL.path,
-                   labels == nil ? "\(perClass) per row" : "a row per class", grid.shape[0], ProgressReporter.now() - started))
+                   labels != nil ? "a row per class" : captions != nil ? "a row per prompt" : "\(perClass) per row", grid.shape[0], ProgressReporter.now() - started))
     }
 }

@@ -1,0 +1,138 @@
+import Checkpoint
+import Data
+import Distributed
+import Foundation
+import LatentCache
+import Models
+import Tensor
+import XCTest
+@testable import Training
+
+/// Text-conditional training on the tiny cache (captions from class templates), sampling with
+/// prompts, and the mismatches between a model and the flags it is sampled with.
+final class TextConditioningTests: XCTestCase {
+    var tiny: TinyLatentCache!
+    var vocab: URL!
+    static let words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a", "an", "photo", "of", "image", "grey", "product", "low",
+                        "resolution", "picture", "photograph", "showing", "small", "big", "blob"]
+
+    override func setUpWithError() throws {
+        tiny = try TinyLatentCache()
+        vocab = tiny.root.appendingPathComponent("vocab.txt")
+        try Data((Self.words.joined(separator: "\n") + "\n").utf8).write(to: vocab)
+    }
+    override func tearDown() { tiny?.remove() }
+
+    func yaml(run: String, maxSteps: Int, captions: String = "{source: class-templates, class_names: [small blob, big blob]}",
+              sampling: String = "{every: 0, steps: 3, per_class: 2}", vocabSize: Int? = nil) -> String {
+        """
+        model:
+          base_learning_rate: 1.0e-4
+          conditioning: {key: crossattn, encoder: text, ucg_rate: 0.25,
+                         text: {vocab: \(vocab.path), vocab_size: \(vocabSize ?? Self.words.count), max_seq_len: 10, n_layer: 1, heads: 2, dim_head: 8}}
+          schedule: {timesteps: 100}
+          unet: {in_channels: 3, out_channels: 3, model_channels: 32, channel_mult: [1, 2], num_res_blocks: 1,
+                 attention_resolutions: [2], num_head_channels: 16, use_spatial_transformer: true, legacy: false, context_dim: 16}
+        data: {cache: \(tiny.cache.path), batch_size: 2, captions: \(captions)}
+        trainer: {max_steps: \(maxSteps), log_every: 2, checkpoint_every: 1000, run_dir: \(tiny.run(run).path), seed: 5}
+        sampling: \(sampling)
+        evaluation: {every: 0, samples: 6}
+
+        """
+    }
+
+    func train(_ text: String) throws -> LDMTrainer {
+        let trainer = try LDMTrainer.start(config: try tiny.config(text), communicator: SingleProcessCommunicator(), resume: nil)
+        try trainer.train()
+        return trainer
+    }
+
+    func sampleRequest(_ run: String, out: String) -> SampleRequest {
+        SampleRequest(model: tiny.run(run).path, autoencoder: nil, perClass: 2, steps: 3, eta: 0, guidance: 2, sampler: "ddim",
+                      seed: 1, weights: "ema", output: tiny.root.appendingPathComponent(out))
+    }
+
+    func testTrainsFromClassTemplatesAndSamplesWithPrompts() throws {
+        let trainer = try train(yaml(run: "text", maxSteps: 3, sampling: "{every: 3, steps: 3, per_class: 2}"))
+        XCTAssertEqual(trainer.step, 3)
+        XCTAssertNotNil(trainer.model.textConditioner)
+        // The training grid: a row per class in a held-out phrasing, 2 per row.
+        let grid = try PNG.read(tiny.run("text").appendingPathComponent("images/samples_step000003.png"))
+        let scale = (grid.width - 6) / (2 * 16)
+        XCTAssertEqual(grid.height, 2 * 16 * scale + 3 * 2)
+        let (model, _) = try LatentDiffusion.load(from: tiny.run("text").appendingPathComponent("ldm.safetensors"))
+        XCTAssertEqual(model.textConditioner?.tokenizer.vocabulary.tokens, Self.words)
+
+        var request = sampleRequest("text", out: "prompted")
+        request.prompts = ["a picture of a small blob", "a picture of a big blob"]
+        try request.run(communicator: SingleProcessCommunicator())
+        let file = try SafeTensors.read(tiny.root.appendingPathComponent("prompted/samples.safetensors"))
+        let images = try file.tensor(named: "images")
+        XCTAssertEqual(images.shape, [4, 1, 16, 16])
+        XCTAssertTrue(images.scalars.allSatisfy(\.isFinite))
+        XCTAssertEqual(file.metadata["ldm.prompts"], "[\"a picture of a small blob\",\"a picture of a big blob\"]")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: tiny.root.appendingPathComponent("prompted/sample_0003_prompt1.png").path))
+        // Same seed, same sample indices: the two prompts' rows differ only through the text.
+        var swapped = sampleRequest("text", out: "swapped")
+        swapped.prompts = ["a picture of a big blob", "a picture of a small blob"]
+        try swapped.run(communicator: SingleProcessCommunicator())
+        let other = try SafeTensors.read(tiny.root.appendingPathComponent("swapped/samples.safetensors")).tensor(named: "images")
+        XCTAssertNotEqual(images.slice(alongAxis: 0, 0..<2).scalars, other.slice(alongAxis: 0, 0..<2).scalars)
+    }
+
+    func testCaptionsFromTemplatesAreSeededPerSampleAndStep() throws {
+        var config = CaptionConfig()
+        config.source = .classTemplates
+        let source = CaptionSource(config: config, seed: 7, cache: "c")
+        let batch = try LatentCacheReader(directory: tiny.cache, globalBatchSize: 8, seed: 1).nextBatch()
+        let a = try source.captions(for: batch, step: 0), b = try source.captions(for: batch, step: 0)
+        XCTAssertEqual(a, b)
+        let later = (1...20).map { try! source.captions(for: batch, step: $0) }
+        XCTAssertTrue(later.contains { $0 != a }, "the phrasing changes with the step")
+        for (caption, label) in zip(a, batch.labels) {
+            XCTAssertTrue(caption.hasSuffix(label == 0 ? "a t-shirt/top" : "a trouser"), caption)
+        }
+        XCTAssertEqual(CaptionSource.caption(template: CaptionSource.heldOutTemplates[0], className: "Ankle boot"),
+                       "a picture of an ankle boot")
+        let training = Set(CaptionSource.trainingTemplates)
+        XCTAssertTrue(CaptionSource.heldOutTemplates.allSatisfy { !training.contains($0) })
+    }
+
+    // MARK: Bad input
+
+    func testMismatchedFlagsAndDataAreRefusedByName() throws {
+        _ = try train(yaml(run: "text", maxSteps: 1))
+        var noPrompt = sampleRequest("text", out: "a")
+        XCTAssertThrowsError(try noPrompt.run(communicator: SingleProcessCommunicator())) { error in
+            XCTAssertTrue("\(error)".contains("is text-conditional: give one or more --prompt"), "\(error)")
+        }
+        noPrompt.classes = [1]
+        noPrompt.prompts = ["a blob"]
+        XCTAssertThrowsError(try noPrompt.run(communicator: SingleProcessCommunicator())) { error in
+            XCTAssertTrue("\(error)".contains("--class/--classes given, but"), "\(error)")
+        }
+        // --prompt to a class-conditional model.
+        let classTrainer = try LDMTrainer.start(config: try tiny.config(tiny.yaml(run: "class", maxSteps: 1)),
+                                                communicator: SingleProcessCommunicator(), resume: nil)
+        try classTrainer.train()
+        var prompted = sampleRequest("class", out: "b")
+        prompted.prompts = ["a big blob"]
+        XCTAssertThrowsError(try prompted.run(communicator: SingleProcessCommunicator())) { error in
+            XCTAssertTrue("\(error)".contains("is class-conditional: choose classes with --class/--classes"), "\(error)")
+        }
+        // A cache without captions, a vocabulary of another size, a missing vocabulary.
+        XCTAssertThrowsError(try train(yaml(run: "c", maxSteps: 1, captions: "{source: cache}",
+                                            sampling: "{every: 0, steps: 3, per_class: 2, prompts: [a blob]}"))) { error in
+            XCTAssertTrue("\(error)".contains("the cache stores no captions"), "\(error)")
+        }
+        XCTAssertThrowsError(try train(yaml(run: "d", maxSteps: 1, vocabSize: 30522))) { error in
+            XCTAssertTrue("\(error)".contains("vocab_size is 30522") && "\(error)".contains(self.vocab.path), "\(error)")
+        }
+        try FileManager.default.removeItem(at: vocab)
+        XCTAssertThrowsError(try train(yaml(run: "e", maxSteps: 1))) { error in
+            XCTAssertTrue("\(error)".contains("Launch/fetch_bert_vocab.sh") && "\(error)".contains(self.vocab.path), "\(error)")
+        }
+        let unprompted = try tiny.config(yaml(run: "f", maxSteps: 1, captions: "{source: cache}")).validationErrors()
+        XCTAssertTrue(unprompted.joined().contains("sampling.prompts is required"), "\(unprompted)")
+    }
+}
