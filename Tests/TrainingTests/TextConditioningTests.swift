@@ -80,6 +80,22 @@ final class TextConditioningTests: XCTestCase {
         XCTAssertNotEqual(images.slice(alongAxis: 0, 0..<2).scalars, other.slice(alongAxis: 0, 0..<2).scalars)
     }
 
+    func testTrainsOnCaptionsStoredInTheCache() throws {
+        let captioned = try TinyLatentCache(captioned: true)
+        defer { captioned.remove() }
+        let batch = try LatentCacheReader(directory: captioned.cache, globalBatchSize: 4, seed: 1).nextBatch()
+        XCTAssertEqual(batch.captions, batch.labels.map { $0 == 0 ? "a small blob" : "a big blob" })
+        let text = yaml(run: "cached", maxSteps: 2, captions: "{source: cache}",
+                        sampling: "{every: 2, steps: 2, per_class: 2, prompts: [a small blob, a big blob, a blob]}")
+            .replacingOccurrences(of: tiny.cache.path, with: captioned.cache.path)
+            .replacingOccurrences(of: tiny.run("cached").path, with: captioned.run("cached").path)
+        let trainer = try LDMTrainer.start(config: try tiny.config(text), communicator: SingleProcessCommunicator(), resume: nil)
+        try trainer.train()
+        let grid = try PNG.read(captioned.run("cached").appendingPathComponent("images/samples_step000002.png"))
+        let scale = (grid.width - 6) / (2 * 16)
+        XCTAssertEqual(grid.height, 3 * 16 * scale + 4 * 2, "a row per prompt")
+    }
+
     func testCaptionsFromTemplatesAreSeededPerSampleAndStep() throws {
         var config = CaptionConfig()
         config.source = .classTemplates
