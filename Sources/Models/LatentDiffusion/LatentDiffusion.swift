@@ -76,8 +76,15 @@ public final class LatentDiffusion: Module {
     }
 
     /// The network output (ε or v) for z_t at integer steps t.
+    /// A `concat` condition joins z_t on the channels (unet.in_channels counts both).
     public func apply(_ x: Tensor, timesteps t: [Int], conditioning c: UNetConditioning) -> Tensor {
-        unet(x, timesteps: t.map(Double.init), context: c.context, y: c.classLabels)
+        var input = x
+        if let concat = c.concat {
+            precondition(concat.rank == 4 && concat.shape[0] == x.shape[0] && concat.shape[2] == x.shape[2] && concat.shape[3] == x.shape[3],
+                         "concat condition \(concat.shape) is not aligned with z_t \(x.shape)")
+            input = Tensor.concatenate([x, concat], alongAxis: 1)
+        }
+        return unet(input, timesteps: t.map(Double.init), context: c.context, y: c.classLabels)
     }
 
     /// The training loss on scaled latents z_0 with the given draws of t, ε and condition
