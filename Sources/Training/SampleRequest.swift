@@ -20,6 +20,8 @@ public struct SampleRequest {
     public var autoencoder: String?
     /// Class ids to sample (nil: all classes of a class-conditional model).
     public var classes: [Int]?
+    /// Whether --class/--classes was given at all (`--classes all` leaves `classes` nil).
+    public var classesRequested = false
     /// Captions for a text-conditional model: a row of perClass samples each.
     public var prompts: [String]?
     public var perClass: Int
@@ -101,7 +103,7 @@ public struct SampleRequest {
                 + (conditioning.isClassConditional ? "class-conditional: choose classes with --class/--classes" : "an unconditional model"))
         }
         if conditioning.isTextConditional {
-            if classes != nil { throw SampleError("--class/--classes given, but \(url.path) is text-conditional: use --prompt \"…\"") }
+            if classes != nil || classesRequested { throw SampleError("--class/--classes given, but \(url.path) is text-conditional: use --prompt \"…\"") }
             guard let prompts, !prompts.isEmpty else {
                 throw SampleError("\(url.path) is text-conditional: give one or more --prompt \"…\" (a row of --n samples each)")
             }

@@ -55,6 +55,7 @@ struct SampleCommand: ParsableCommand {
                                         guidance: guidance, sampler: sampler, seed: seed, weights: weights,
                                         output: URL(fileURLWithPath: out))
             request.classes = try SampleRequest.parseClasses(single: classID, list: classes)
+            request.classesRequested = classID != nil || classes != nil
             request.prompts = prompt.isEmpty ? nil : prompt
             try request.run(communicator: communicator)
         }

@@ -127,6 +127,11 @@ final class TextConditioningTests: XCTestCase {
         XCTAssertThrowsError(try noPrompt.run(communicator: SingleProcessCommunicator())) { error in
             XCTAssertTrue("\(error)".contains("--class/--classes given, but"), "\(error)")
         }
+        noPrompt.classes = nil   // --classes all
+        noPrompt.classesRequested = true
+        XCTAssertThrowsError(try noPrompt.run(communicator: SingleProcessCommunicator())) { error in
+            XCTAssertTrue("\(error)".contains("--class/--classes given, but"), "\(error)")
+        }
         // --prompt to a class-conditional model.
         let classTrainer = try LDMTrainer.start(config: try tiny.config(tiny.yaml(run: "class", maxSteps: 1)),
                                                 communicator: SingleProcessCommunicator(), resume: nil)
