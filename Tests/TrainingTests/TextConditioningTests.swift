@@ -5,6 +5,7 @@ import Foundation
 import LatentCache
 import Models
 import Tensor
+import TestSupport
 import XCTest
 @testable import Training
 
@@ -94,6 +95,31 @@ final class TextConditioningTests: XCTestCase {
         let grid = try PNG.read(captioned.run("cached").appendingPathComponent("images/samples_step000002.png"))
         let scale = (grid.width - 6) / (2 * 16)
         XCTAssertEqual(grid.height, 3 * 16 * scale + 4 * 2, "a row per prompt")
+    }
+
+    /// As a user runs it: `ldm train-ldm` on long class names (captions past the context: one
+    /// warning per run), then `ldm sample --prompt … --prompt …` on one and on two ranks.
+    func testCommandLineTrainsWarnsOnceAndSamplesPromptsOnAnyRankCount() throws {
+        let long = "{source: class-templates, class_names: [small blob, big blob big blob big blob]}"
+        let config = try tiny.configFile("cli.yaml", yaml(run: "cli", maxSteps: 3, captions: long))
+        let trained = try Launcher.ldm(["train-ldm", "--config", config.path], timeout: 120)
+        XCTAssertEqual(trained.status, 0, trained.all)
+        XCTAssertEqual(trained.stderr.components(separatedBy: "warning: captions longer than the text context").count - 1, 1, trained.all)
+        func sample(_ out: String, ranks: Int) throws -> Tensor {
+            let outcome = try Launcher.ldm(["sample", "--ldm", tiny.run("cli").path, "--prompt", "a picture of a small blob",
+                                            "--prompt", "a picture of a big blob", "--n", "3", "--steps", "3",
+                                            "--out", tiny.run(out).path], ranks: ranks, timeout: 120)
+            XCTAssertEqual(outcome.status, 0, outcome.all)
+            XCTAssertTrue(outcome.stdout.contains("a row per prompt"), outcome.stdout)
+            return try SafeTensors.read(tiny.run(out).appendingPathComponent("samples.safetensors")).tensor(named: "images")
+        }
+        let one = try sample("p1", ranks: 1), two = try sample("p2", ranks: 2)
+        XCTAssertEqual(one.shape, [6, 1, 16, 16])
+        assertClose(one, two, atol: 1e-4, rtol: 1e-4)
+        let refused = try Launcher.ldm(["sample", "--ldm", tiny.run("cli").path, "--classes", "all", "--out", tiny.run("p3").path],
+                                       timeout: 60)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.all.contains("is text-conditional: use --prompt"), refused.all)
     }
 
     /// 4 steps ≡ 2 steps, stop, resume, 2 steps: the text encoder's weights too, bit for bit
