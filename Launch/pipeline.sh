@@ -10,6 +10,7 @@
 #   4. train-ldm: the class-conditional latent diffusion model on that cache (resumes from its
 #      latest checkpoint), with held-out eps-MSE and sample grids along the way
 #   5. sample: a grid with a row per class (DDIM 50 steps, guidance 3) from the EMA weights
+#      (for a text model, -l Configs/ldm_text_fashion_mnist.yaml: a row per "a picture of <class>")
 #
 #   Launch/pipeline.sh [-n RANKS] [-c CONFIG]... [-l LDM_CONFIG]
 #
@@ -58,7 +59,15 @@ run_dir=$(awk '/^[[:space:]]*run_dir:/ { print $2 }' "$config")
 cache="$run_dir/latents"
 ldm_run=$(awk '/^[[:space:]]*run_dir:/ { print $2 }' "$ldm_config")
 "$LAUNCH_DIR/train.sh" -n "$ranks" -- train-ldm --config "$ldm_config" --cache "$cache" --resume latest
-"$LAUNCH_DIR/train.sh" -n "$ranks" -- sample --ldm "$ldm_run" --classes all --n 8 --steps 50 --guidance 3 \
+# A text model is sampled with every Fashion-MNIST class in a phrasing it never trained on.
+condition=(--classes all)
+if grep -Eq '^[[:space:]]*encoder:[[:space:]]*text' "$ldm_config"; then
+  condition=()
+  for name in "a t-shirt/top" "a trouser" "a pullover" "a dress" "a coat" "a sandal" "a shirt" "a sneaker" "a bag" "an ankle boot"; do
+    condition+=(--prompt "a picture of $name")
+  done
+fi
+"$LAUNCH_DIR/train.sh" -n "$ranks" -- sample --ldm "$ldm_run" "${condition[@]}" --n 8 --steps 50 --guidance 3 \
   --out "$ldm_run/samples"
 echo "pipeline: first stage $run_dir/autoencoder.safetensors ($run_dir/evaluation.json), cache $cache,"
 echo "pipeline: diffusion model $ldm_run/ldm.safetensors (held-out eps-MSE in $ldm_run/heldout.jsonl),"
