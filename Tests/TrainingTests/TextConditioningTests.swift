@@ -63,6 +63,14 @@ final class TextConditioningTests: XCTestCase {
         XCTAssertEqual(grid.height, 2 * 16 * scale + 3 * 2)
         let (model, _) = try LatentDiffusion.load(from: tiny.run("text").appendingPathComponent("ldm.safetensors"))
         XCTAssertEqual(model.textConditioner?.tokenizer.vocabulary.tokens, Self.words)
+        // τθ is trained jointly with the UNet: its weights moved from their initial values.
+        var g = RandomGenerator(seed: 5)
+        let initial = LatentDiffusion(trainer.config.model.diffusion, generator: &g, vocabulary: model.textConditioner!.tokenizer.vocabulary)
+        let trained = try SafeTensors.read(tiny.run("text").appendingPathComponent("ldm_nonema.safetensors"))
+        for key in ["cond_stage_model.transformer.token_emb.weight", "cond_stage_model.transformer.attn_layers.layers.0.1.to_q.weight",
+                    "cond_stage_model.transformer.norm.weight"] {
+            XCTAssertNotEqual(try trained.tensor(named: key).scalars, initial.stateDict()[key]!.scalars, key)
+        }
 
         var request = sampleRequest("text", out: "prompted")
         request.prompts = ["a picture of a small blob", "a picture of a big blob"]
