@@ -143,15 +143,28 @@ if wanted ldm; then
   train_stage ldm "$ldm_run/ldm.safetensors" train-ldm --config "$ldm_config" --cache "$cache"
 fi
 if wanted sample; then
-  run_stage sample "$LAUNCH_DIR/train.sh" -n "$ranks" -- sample --ldm "$ldm_run" --classes all --n 8 --steps 50 \
+  # A text model (-l Configs/ldm_text_fashion_mnist.yaml) is sampled with every Fashion-MNIST
+  # class in a phrasing it never trained on.
+  condition=(--classes all)
+  if grep -Eq '^[[:space:]]*encoder:[[:space:]]*text' "$ldm_config"; then
+    condition=()
+    for name in "a t-shirt/top" "a trouser" "a pullover" "a dress" "a coat" "a sandal" "a shirt" "a sneaker" "a bag" "an ankle boot"; do
+      condition+=(--prompt "a picture of $name")
+    done
+  fi
+  run_stage sample "$LAUNCH_DIR/train.sh" -n "$ranks" -- sample --ldm "$ldm_run" "${condition[@]}" --n 8 --steps 50 \
     --guidance 3 --out "$ldm_run/samples"
+fi
+if wanted evaluate && grep -Eq '^[[:space:]]*encoder:[[:space:]]*text' "$ldm_config"; then
+  echo "pipeline: evaluate ldm scores class-conditional models; for a text model only the first stage is evaluated"
+  ldm_eval_skip=1
 fi
 if wanted evaluate; then
   run_stage evaluate:autoencoder "$LAUNCH_DIR/train.sh" -n "$ranks" -- evaluate autoencoder \
     --autoencoder "$ae_run/autoencoder.safetensors" --data-config "${configs[-1]}" \
     --classifier "$classifier_run/classifier.safetensors" --out "$report_dir/evaluation_autoencoder.json" \
     ${ae_eval[@]+"${ae_eval[@]}"}
-  run_stage evaluate:ldm "$LAUNCH_DIR/train.sh" -n "$ranks" -- evaluate ldm --ldm "$ldm_run" --cache "$cache" \
+  [ -n "${ldm_eval_skip:-}" ] || run_stage evaluate:ldm "$LAUNCH_DIR/train.sh" -n "$ranks" -- evaluate ldm --ldm "$ldm_run" --cache "$cache" \
     --data-config "${configs[-1]}" --classifier "$classifier_run/classifier.safetensors" \
     --out "$report_dir/evaluation_ldm.json" "${ldm_eval[@]}"
 fi

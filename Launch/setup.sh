@@ -21,6 +21,8 @@ fi
 
 # Pretrained LPIPS weights for the perceptual loss, converted once.
 ./Launch/fetch_lpips_weights.sh
+# bert-base-uncased's WordPiece vocabulary for the text conditioner.
+./Launch/fetch_bert_vocab.sh
 
 if [ "${LDM_SETUP_SKIP_BUILD:-0}" != "1" ]; then
   echo "setup: building (release)"

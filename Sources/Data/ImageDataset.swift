@@ -15,6 +15,15 @@ public protocol ImageDataset {
     /// The image at `index`, already at `width`×`height` with `channels` channels.
     func image(at index: Int) throws -> Image8
     func label(at index: Int) -> Int?
+    /// Whether the data has captions (a text-conditional model's condition).
+    var hasCaptions: Bool { get }
+    /// The caption of image `index` (nil: none).
+    func caption(at index: Int) -> String?
+}
+
+extension ImageDataset {
+    public var hasCaptions: Bool { false }
+    public func caption(at index: Int) -> String? { nil }
 }
 
 extension ImageDataset {

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A folder of PNG images (searched recursively, in sorted path order). When every image sits
-/// in a first-level subfolder, the subfolder names are the classes.
+/// in a first-level subfolder, the subfolder names are the classes. With `captions`, each
+/// image's caption comes from its `.txt` or a captions file (`ImageCaptions`).
 public struct ImageFolder: ImageDataset {
     public let root: URL
     public let files: [String]
@@ -11,9 +12,10 @@ public struct ImageFolder: ImageDataset {
     public let fit: ImageFit
     public let classNames: [String]?
     private let labels: [Int]?
+    private let captions: [String?]?
     public let identity: String
 
-    public init(root: URL, channels: Int, resolution: Int, fit: ImageFit = .resizeCrop) throws {
+    public init(root: URL, channels: Int, resolution: Int, fit: ImageFit = .resizeCrop, captions: CaptionOptions? = nil) throws {
         guard channels == 1 || channels == 3 else {
             throw DataError.mismatch(path: root.path, reason: "channels must be 1 (grey) or 3 (RGB), got \(channels)")
         }
@@ -50,7 +52,13 @@ public struct ImageFolder: ImageDataset {
             let size = (try? FileManager.default.attributesOfItem(atPath: root.appendingPathComponent(rel).path)[.size] as? Int) ?? -1
             for byte in Array("\(rel):\(size);".utf8) { digest = (digest ^ UInt64(byte)) &* 0x100_0000_01b3 }
         }
-        identity = "image-folder/\(root.lastPathComponent)/\(found.count)/\(String(digest, radix: 16))"
+        // Captions are part of what the data is: other captions, another identity.
+        let loaded = try captions.map { try ImageCaptions.load($0, root: root, files: found) }
+        for caption in loaded ?? [] {
+            for byte in Array((caption.map { "\($0)\u{1}" } ?? "\u{0}").utf8) { digest = (digest ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        }
+        self.captions = loaded
+        identity = "image-folder/\(root.lastPathComponent)/\(found.count)/\(String(digest, radix: 16))" + (loaded == nil ? "" : "+captions")
     }
 
     public var count: Int { files.count }
@@ -61,4 +69,6 @@ public struct ImageFolder: ImageDataset {
     }
 
     public func label(at index: Int) -> Int? { labels?[index] }
+    public var hasCaptions: Bool { captions != nil }
+    public func caption(at index: Int) -> String? { captions?[index] ?? nil }
 }

@@ -22,4 +22,6 @@ public struct DatasetPrefix: ImageDataset {
         return try base.image(at: index)
     }
     public func label(at index: Int) -> Int? { base.label(at: index) }
+    public var hasCaptions: Bool { base.hasCaptions }
+    public func caption(at index: Int) -> String? { base.caption(at: index) }
 }

@@ -215,8 +215,11 @@ public final class LatentPrecomputer {
             indices += batch
             labels += batchLabels
         }
+        // Captions are stored as text; tokenisation happens when training (the vocabulary and
+        // context length belong to the model, not to the cache).
         return LatentShard(firstSample: shard.range.lowerBound, latentShape: latentShape, stored: stored,
-                           datasetIndices: indices, labels: labels, fields: fields)
+                           datasetIndices: indices, labels: labels, fields: fields,
+                           captions: dataset.hasCaptions ? indices.map { dataset.caption(at: $0) } : nil)
     }
 
     /// Refuses to add to a cache made from another autoencoder or other data (its manifest,

@@ -18,11 +18,13 @@ public struct DataConfig: Codable, Equatable, Sendable {
     public var fit: ImageFit = .pad
     /// Images per rank per micro-batch.
     public var batchSize: Int = 16
+    /// An image folder's captions (stored in the latent cache for text-conditional models).
+    public var captions: CaptionOptions?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case dataset, path, channels, resolution, fit
+        case dataset, path, channels, resolution, fit, captions
         case validationPath = "validation_path", batchSize = "batch_size"
     }
 
@@ -36,12 +38,17 @@ public struct DataConfig: Codable, Equatable, Sendable {
         resolution = try c.decodeIfPresent(Int.self, forKey: .resolution) ?? d.resolution
         fit = try c.decodeIfPresent(ImageFit.self, forKey: .fit) ?? (dataset == .fashionMNIST ? .pad : .resizeCrop)
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        captions = try c.decodeIfPresent(CaptionOptions.self, forKey: .captions)
     }
 
     /// The training split.
     public func trainingSet() throws -> ImageDataset {
         switch dataset {
         case .fashionMNIST:
+            guard captions == nil else {
+                throw DataError.mismatch(path: "data.captions", reason: "Fashion-MNIST has no caption files: a text model makes its "
+                    + "captions from the labels (data.captions.source: class-templates in the LDM config)")
+            }
             guard channels == 1 else {
                 throw DataError.mismatch(path: path ?? FashionMNIST.defaultDirectory.path,
                                          reason: "Fashion-MNIST images are grey: data.channels must be 1, got \(channels)")
@@ -50,7 +57,7 @@ public struct DataConfig: Codable, Equatable, Sendable {
                                     split: .train, resolution: resolution, fit: fit)
         case .imageFolder:
             guard let path else { throw DataError.unreadable(path: "data.path", reason: "an image-folder dataset needs data.path") }
-            return try ImageFolder(root: URL(fileURLWithPath: path), channels: channels, resolution: resolution, fit: fit)
+            return try ImageFolder(root: URL(fileURLWithPath: path), channels: channels, resolution: resolution, fit: fit, captions: captions)
         }
     }
 
@@ -62,7 +69,8 @@ public struct DataConfig: Codable, Equatable, Sendable {
                                     split: .test, resolution: resolution, fit: fit)
         case .imageFolder:
             guard let validationPath else { return nil }
-            return try ImageFolder(root: URL(fileURLWithPath: validationPath), channels: channels, resolution: resolution, fit: fit)
+            return try ImageFolder(root: URL(fileURLWithPath: validationPath), channels: channels, resolution: resolution, fit: fit,
+                                   captions: captions)
         }
     }
 }

@@ -104,7 +104,11 @@ public struct LDMEvaluationRequest {
         guard let heldOutImages = try data.validationSet() else {
             throw ConfigError(file: dataConfig, "no held-out images: set data.validation_path")
         }
-        let labels = try trained.labels(classes: nil, perClass: perClass)
+        if trained.model.config.conditioning.isTextConditional {
+            throw SampleError("\(trained.url.path) is text-conditional: `ldm evaluate ldm` scores class-conditional and "
+                + "unconditional models (sample a text model with `ldm sample --prompt`)")
+        }
+        let labels = try trained.conditions(classes: nil, prompts: nil, perClass: perClass).labels
         let count = labels?.count ?? perClass
 
         // Feature networks, checked against the images.

@@ -43,6 +43,9 @@ public final class LDMTrainer: TrainingTask {
     /// The first stage that decodes grids (loaded lazily on rank 0).
     var firstStage: FirstStageModel?
     let heldOut: HeldOutDiffusionLoss?
+    /// Captions of a text-conditional model (nil otherwise).
+    let captionSource: CaptionSource?
+    var warnedTruncation = false
 
     public init(config: LDMTrainingConfig, communicator: Communicator) throws {
         let problems = config.validationErrors()
@@ -58,7 +61,10 @@ public final class LDMTrainer: TrainingTask {
         try Self.checkCache(manifest, config: config, cache: cacheDirectory.path)
 
         var initGenerator = RandomGenerator(seed: config.trainer.seed)
-        model = LatentDiffusion(config.model.diffusion, generator: &initGenerator)
+        model = LatentDiffusion(config.model.diffusion, generator: &initGenerator,
+                                vocabulary: try LatentDiffusion.vocabulary(for: config.model.diffusion))
+        captionSource = config.model.conditioning.isTextConditional
+            ? CaptionSource(config: config.data.captions, seed: config.trainer.seed, cache: cacheDirectory.path) : nil
         scaleFactorPending = config.model.scaleByStd
         posteriorGenerator = RandomGenerator(seed: config.trainer.seed).derived(2, 0)
         diffusionGenerator = RandomGenerator(seed: config.trainer.seed).derived(2, 1)
@@ -120,7 +126,13 @@ public final class LDMTrainer: TrainingTask {
         var lines = [
             "latent diffusion: UNet \(model.unet.parameterCount) parameters (model_channels \(u.modelChannels), channel_mult "
                 + "\(u.channelMult), \(u.numResBlocks) res blocks, attention at \(u.attentionResolutions)); conditioning "
-                + "\(m.conditioning.key.rawValue)\(m.conditioning.numClasses.map { ", \($0) classes, ucg_rate \(m.conditioning.ucgRate)" } ?? "")",
+                + "\(m.conditioning.key.rawValue)\(m.conditioning.numClasses.map { ", \($0) classes, ucg_rate \(m.conditioning.ucgRate)" } ?? "")"
+                + (model.textConditioner.map { t in
+                    let c = m.conditioning.textEncoder
+                    return ", text encoder \(t.parameterCount) parameters (\(c.nLayer) layers, width \(t.transformer.dim), \(c.heads) heads × "
+                        + "\(c.dimHead), context \(c.maxSeqLen), vocabulary \(c.vocabSize)), captions \(config.data.captions.source.rawValue), "
+                        + "ucg_rate \(m.conditioning.ucgRate)"
+                } ?? ""),
             "schedule: \(m.schedule.betaSchedule.rawValue), T = \(m.schedule.timesteps), β \(m.schedule.linearStart) → "
                 + "\(m.schedule.linearEnd); predicts \(m.parameterization.rawValue); EMA \(ema.map { "decay \($0.decay)" } ?? "off")",
             "data: \(cacheDirectory.path) [\(config.data.trainSplit)], \(reader.sampleCount) latents \(reader.latentShape), batch "
@@ -145,9 +157,10 @@ public final class LDMTrainer: TrainingTask {
             let start = z * model.scaleFactor
             let draws = TrainingDraws.draw(globalBatch: z.shape[0] * communicator.size, sampleShape: Array(z.shape.dropFirst()),
                                            slice: slice, timesteps: model.schedule.timesteps,
-                                           dropProbability: config.model.conditioning.isClassConditional ? config.model.conditioning.ucgRate : 0,
+                                           dropProbability: config.model.conditioning.isConditional ? config.model.conditioning.ucgRate : 0,
                                            generator: &diffusionGenerator)
-            let conditions = ConditionBatch(count: z.shape[0], labels: batch.labels)
+            let conditions = ConditionBatch(count: z.shape[0], labels: batch.labels,
+                                            captions: try captionSource?.captions(for: batch, step: step))
             let loss = try model.loss(start: start, conditions: conditions, draws: draws)
             RankFailure.requireFinite(loss.item, "diffusion loss at step \(step + 1)", communicator: communicator)
             (loss * scale).backward()
@@ -162,8 +175,18 @@ public final class LDMTrainer: TrainingTask {
         optimizer.step()
         optimizer.zeroGrad()
         ema?.update(from: model)
+        warnTruncationOnce()
         metrics["scale_factor"] = model.scaleFactor
         return metrics
+    }
+
+    /// One warning per run (per rank that sees one) when captions are cut to the context.
+    func warnTruncationOnce() {
+        guard !warnedTruncation, let text = model.textConditioner, let caption = text.firstTruncatedCaption else { return }
+        warnedTruncation = true
+        FileHandle.standardError.write(Data(("rank \(communicator.rank): warning: captions longer than the text context "
+            + "(\(text.contextLength) tokens with [CLS] and [SEP]) are truncated, e.g. \"\(caption.prefix(120))\"; this is said once "
+            + "per run\n").utf8))
     }
 
     /// scale_factor = 1/std(z) over the first global batch (the reference's scale_by_std):
@@ -213,7 +236,8 @@ public final class LDMTrainer: TrainingTask {
     /// The held-out ε-MSE (EMA weights), logged and appended to heldout.jsonl. Collective.
     func evaluateHeldOut() throws {
         guard let heldOut else { return }
-        let result = try withEvaluationWeights { try heldOut.evaluate(model, communicator: communicator) }
+        let captions = captionSource.map { source in { (batch: LatentBatch) in try source.captions(for: batch, step: 0) } }
+        let result = try withEvaluationWeights { try heldOut.evaluate(model, communicator: communicator, captions: captions) }
         reporter.say(String(format: "held-out (%@, %d latents, EMA %@): eps_mse %.5f", config.data.testSplit, result.count,
                             ema == nil ? "off" : "on", result.mse)
             + " | by t: " + result.bucketMSE.map { String(format: "%.3f", $0) }.joined(separator: " "))
@@ -235,20 +259,30 @@ public final class LDMTrainer: TrainingTask {
         sampling.eta = s.eta
         sampling.guidance = s.guidance
         sampling.seed = s.seed
-        let classes = config.model.conditioning.numClasses
+        let classes = config.model.conditioning.isClassConditional ? config.model.conditioning.numClasses : nil
         let columns = s.perClass
         let labels: [Int]? = classes.map { n in (0..<n).flatMap { Array(repeating: $0, count: columns) } }
-        let count = labels?.count ?? 8 * columns
+        let captions = gridPrompts?.flatMap { Array(repeating: $0, count: columns) }
+        let count = labels?.count ?? captions?.count ?? 8 * columns
         let started = ProgressReporter.now()
         let latents = try withEvaluationWeights {
-            try sampling.sampleLatents(model, latentShape: reader.latentShape, indices: Array(0..<count), labels: labels)
+            try sampling.sampleLatents(model, latentShape: reader.latentShape, indices: Array(0..<count), labels: labels,
+                                       captions: captions)
         }
         let images = LatentDiffusionSampling.decode(latents, scaleFactor: model.scaleFactor, firstStage: firstStage)
         let url = runDirectory.appendingPathComponent("images/samples_step\(String(format: "%06d", step)).png")
         try ImageGrid.write(ImageGrid.enlarged(images, minimumWidth: 600, columns: columns), to: url, columns: columns)
-        reporter.image(classes == nil ? "samples" : "samples (a row per class)", file: url, step: step)
+        reporter.image(classes != nil ? "samples (a row per class)" : captions != nil ? "samples (a row per prompt)" : "samples",
+                       file: url, step: step)
         reporter.say(String(format: "samples: %@ (%d, %@ %d steps, guidance %.1f, %.1f s)", url.path, count, s.sampler, s.steps,
                             s.guidance, ProgressReporter.now() - started))
+    }
+
+    /// A text model's grid rows: sampling.prompts, or every class in a held-out phrasing.
+    var gridPrompts: [String]? {
+        guard let captionSource else { return nil }
+        if let prompts = config.sampling.prompts, !prompts.isEmpty { return prompts }
+        return captionSource.config.names.map { CaptionSource.caption(template: CaptionSource.heldOutTemplates[0], className: $0) }
     }
 
     func loadFirstStage() throws -> FirstStageModel {

@@ -82,10 +82,12 @@ public struct LDMTrainingConfig: Codable, Equatable, Sendable {
         public var shuffleWindow = 4
         /// The first stage that decodes sample grids; default: the one the cache records.
         public var autoencoder: String?
+        /// Captions of a text-conditional model.
+        public var captions = CaptionConfig()
 
         public init() {}
         enum CodingKeys: String, CodingKey {
-            case cache, autoencoder
+            case cache, autoencoder, captions
             case trainSplit = "train_split", testSplit = "test_split", batchSize = "batch_size", shuffleWindow = "shuffle_window"
         }
         public init(from decoder: Decoder) throws {
@@ -97,6 +99,7 @@ public struct LDMTrainingConfig: Codable, Equatable, Sendable {
             batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
             shuffleWindow = try c.decodeIfPresent(Int.self, forKey: .shuffleWindow) ?? d.shuffleWindow
             autoencoder = try c.decodeIfPresent(String.self, forKey: .autoencoder)
+            captions = try c.decodeIfPresent(CaptionConfig.self, forKey: .captions) ?? d.captions
         }
     }
 
@@ -111,9 +114,12 @@ public struct LDMTrainingConfig: Codable, Equatable, Sendable {
         /// Samples per class (or in all, for an unconditional model: per_class × 8).
         public var perClass = 8
         public var seed: UInt64 = 0
+        /// A text model's grid rows, one prompt each; default (class-templates captions): every
+        /// class in a held-out phrasing.
+        public var prompts: [String]?
 
         public init() {}
-        enum CodingKeys: String, CodingKey { case every, sampler, steps, eta, guidance, seed, perClass = "per_class" }
+        enum CodingKeys: String, CodingKey { case every, sampler, steps, eta, guidance, seed, prompts, perClass = "per_class" }
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             let d = SamplingSection()
@@ -124,6 +130,7 @@ public struct LDMTrainingConfig: Codable, Equatable, Sendable {
             guidance = try c.decodeIfPresent(Float.self, forKey: .guidance) ?? d.guidance
             perClass = try c.decodeIfPresent(Int.self, forKey: .perClass) ?? d.perClass
             seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+            prompts = try c.decodeIfPresent([String].self, forKey: .prompts)
         }
     }
 
@@ -180,6 +187,13 @@ public struct LDMTrainingConfig: Codable, Equatable, Sendable {
         if !["ddim", "ddpm"].contains(sampling.sampler) { errors.append("sampling.sampler must be ddim or ddpm, got \(sampling.sampler)") }
         if sampling.steps < 1 || sampling.steps > model.schedule.timesteps {
             errors.append("sampling.steps must be in 1...\(model.schedule.timesteps) (the schedule's T), got \(sampling.steps)")
+        }
+        if model.conditioning.isTextConditional {
+            if data.captions.source == .cache && (sampling.prompts ?? []).isEmpty {
+                errors.append("sampling.prompts is required for grids of a text model trained on cached captions")
+            }
+        } else if sampling.prompts != nil {
+            errors.append("sampling.prompts is set, but model.conditioning is not text (encoder: text)")
         }
         if evaluation.samples < 0 { errors.append("evaluation.samples must not be negative") }
         errors += trainer.validationErrors()

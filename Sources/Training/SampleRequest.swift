@@ -20,6 +20,10 @@ public struct SampleRequest {
     public var autoencoder: String?
     /// Class ids to sample (nil: all classes of a class-conditional model).
     public var classes: [Int]?
+    /// Whether --class/--classes was given at all (`--classes all` leaves `classes` nil).
+    public var classesRequested = false
+    /// Captions for a text-conditional model: a row of perClass samples each.
+    public var prompts: [String]?
     public var perClass: Int
     public var steps: Int
     public var eta: Double
@@ -65,34 +69,39 @@ public struct SampleRequest {
         let sampling = try TrainedLatentDiffusion.sampling(sampler: sampler, steps: steps, eta: eta, guidance: guidance, seed: seed,
                                                            schedule: ldm.schedule)
         guard perClass >= 1 else { throw SampleError("--n \(perClass): need at least one sample") }
-        let labels = try trained.labels(classes: classes, perClass: perClass)
-        if labels != nil && guidance != 1 && ldm.config.conditioning.ucgRate == 0 {
+        // Labels (one row of perClass per class) or prompts (a row each).
+        let (labels, captions) = try trained.conditions(classes: classes, classesRequested: classesRequested, prompts: prompts,
+                                                        perClass: perClass)
+        if (labels != nil || captions != nil) && guidance != 1 && ldm.config.conditioning.ucgRate == 0 {
             say("warning: --guidance \(guidance) on a model trained without condition dropout (ucg_rate 0): its "
                 + "unconditional prediction was never trained, so guidance extrapolates from noise")
         }
-        let total = labels?.count ?? perClass
-        let latentShape = trained.latentShape, firstStage = trained.firstStage
+        let total = labels?.count ?? captions?.count ?? perClass
         let kind = sampling.kind
-
         say("sample: \(total) image(s) from \(url.path) (\(sampler)\(kind == .ddim ? " \(steps) steps, eta \(eta)" : ""), "
             + "guidance \(guidance), seed \(seed)) on \(communicator.size) rank(s)")
         let started = ProgressReporter.now()
-        let (images, _) = try trained.sampleImages(sampling, count: total, labels: labels, communicator: communicator, say: say)
+        let (images, _) = try trained.sampleImages(sampling, count: total, labels: labels, captions: captions,
+                                                   communicator: communicator, say: say)
         guard let grid = try TrainedLatentDiffusion.gathered(images, communicator: communicator) else { return }
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         let gridURL = output.appendingPathComponent("grid.png")
         try ImageGrid.write(ImageGrid.enlarged(grid, minimumWidth: 600, columns: perClass), to: gridURL, columns: perClass)
         for i in 0..<grid.shape[0] {
-            let name = labels.map { String(format: "sample_%04d_class%d.png", i, $0[i]) } ?? String(format: "sample_%04d.png", i)
+            let name = labels.map { String(format: "sample_%04d_class%d.png", i, $0[i]) }
+                ?? (captions != nil ? String(format: "sample_%04d_prompt%d.png", i, i / perClass) : String(format: "sample_%04d.png", i))
             try PNG.write(ImageGrid.make(grid.slice(alongAxis: 0, i..<i + 1), columns: 1, padding: 0),
                           to: output.appendingPathComponent(name))
         }
         var tensors = ["images": grid]
         if let labels { tensors["labels"] = Tensor(shape: [labels.count], scalars: labels.map(Float.init)) }
-        try SafeTensors.write(tensors, metadata: ["ldm.model": url.path, "ldm.sampler": sampler, "ldm.steps": String(steps),
-                                                  "ldm.eta": String(eta), "ldm.guidance": String(guidance), "ldm.seed": String(seed)],
-                              to: output.appendingPathComponent("samples.safetensors"))
+        var sampleMetadata = ["ldm.model": url.path, "ldm.sampler": sampler, "ldm.steps": String(steps),
+                              "ldm.eta": String(eta), "ldm.guidance": String(guidance), "ldm.seed": String(seed)]
+        if let prompts {
+            sampleMetadata["ldm.prompts"] = String(decoding: try JSONSerialization.data(withJSONObject: prompts), as: UTF8.self)
+        }
+        try SafeTensors.write(tensors, metadata: sampleMetadata, to: output.appendingPathComponent("samples.safetensors"))
         say(String(format: "sample: wrote %@ (%@), %d PNGs and samples.safetensors in %.1f s", gridURL.path,
-                   labels == nil ? "\(perClass) per row" : "a row per class", grid.shape[0], ProgressReporter.now() - started))
+                   labels != nil ? "a row per class" : captions != nil ? "a row per prompt" : "\(perClass) per row", grid.shape[0], ProgressReporter.now() - started))
     }
 }

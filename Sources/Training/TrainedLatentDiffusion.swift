@@ -53,19 +53,34 @@ public struct TrainedLatentDiffusion {
         return url
     }
 
-    /// perClass labels for each class in `classes` (nil: all classes), for a class-conditional
-    /// model; nil for an unconditional one (refusing a class list).
-    public func labels(classes: [Int]?, perClass: Int) throws -> [Int]? {
+    /// What to condition `perClass` samples on: class labels (each class in `classes`, nil:
+    /// all) for a class-conditional model, captions (a row per prompt) for a text model,
+    /// neither for an unconditional one; flags that do not fit the model are refused.
+    public func conditions(classes: [Int]?, classesRequested: Bool = false, prompts: [String]?,
+                           perClass: Int) throws -> (labels: [Int]?, captions: [String]?) {
         let conditioning = model.config.conditioning
+        if let prompts, !conditioning.isTextConditional {
+            throw SampleError("--prompt \"\(prompts[0])\" given, but \(url.path) is "
+                + (conditioning.isClassConditional ? "class-conditional: choose classes with --class/--classes" : "an unconditional model"))
+        }
+        if conditioning.isTextConditional {
+            if classes != nil || classesRequested {
+                throw SampleError("--class/--classes given, but \(url.path) is text-conditional: use --prompt \"…\"")
+            }
+            guard let prompts, !prompts.isEmpty else {
+                throw SampleError("\(url.path) is text-conditional: give one or more --prompt \"…\" (a row of --n samples each)")
+            }
+            return (nil, prompts.flatMap { Array(repeating: $0, count: perClass) })
+        }
         guard let n = conditioning.numClasses, conditioning.isClassConditional else {
             if classes != nil { throw SampleError("--class/--classes given, but \(url.path) is an unconditional model") }
-            return nil
+            return (nil, nil)
         }
         let ids = classes ?? Array(0..<n)
         if let bad = ids.first(where: { $0 < 0 || $0 >= n }) {
             throw SampleError("class \(bad) is out of range: the model knows classes 0..<\(n)")
         }
-        return ids.flatMap { Array(repeating: $0, count: perClass) }
+        return (ids.flatMap { Array(repeating: $0, count: perClass) }, nil)
     }
 
     /// The sampler settings, checked.
@@ -87,12 +102,14 @@ public struct TrainedLatentDiffusion {
 
     /// This rank's share of `count` samples (sample i from the seed and i alone, so the images
     /// do not depend on the world size), decoded to images in [−1, 1], with progress lines.
-    public func sampleImages(_ sampling: LatentDiffusionSampling, count: Int, labels: [Int]?, communicator: Communicator,
+    public func sampleImages(_ sampling: LatentDiffusionSampling, count: Int, labels: [Int]?, captions: [String]? = nil,
+                             communicator: Communicator,
                              say: @escaping (String) -> Void) throws -> (images: Tensor, share: Range<Int>) {
         let mine = evaluationShard(count: count, rank: communicator.rank, worldSize: communicator.size)
         let started = ProgressReporter.now()
         let latents = try sampling.sampleLatents(model, latentShape: latentShape, indices: Array(mine),
-                                                 labels: labels.map { Array($0[mine]) }) { done, total in
+                                                 labels: labels.map { Array($0[mine]) },
+                                                 captions: captions.map { Array($0[mine]) }) { done, total in
             if communicator.isRoot && (done == total || done % 32 == 0) {
                 let elapsed = ProgressReporter.now() - started
                 say(String(format: "sample: rank 0 %d/%d | %.2f s/sample | eta %@", done, total, elapsed / Double(done),

@@ -61,6 +61,15 @@ struct PrecomputeLatentsCommand: ParsableCommand {
     @Option(name: .long, help: "Encode only the first N images of each split (quick runs).")
     var limit: Int?
 
+    @Option(name: .long, help: "Captions for --images: `txt` (a .txt beside each image) or a JSONL/CSV file (path, caption).")
+    var captions: String?
+
+    @Option(name: .long, help: "With --captions txt: use the line `KEY: caption` of each .txt instead of its first line.")
+    var captionKey: String?
+
+    @Flag(name: .long, help: "Store no caption for images without one (trained as the empty caption) instead of failing.")
+    var allowMissingCaptions = false
+
     @Flag(name: .long, help: "Skip the held-out split.")
     var noValidation = false
 
@@ -88,6 +97,12 @@ struct PrecomputeLatentsCommand: ParsableCommand {
             settings.validationPath = validationImages
             settings.channels = channels ?? 3
             settings.fit = .resizeCrop
+        }
+        if let captions {
+            guard settings.dataset == .imageFolder else { throw ValidationError("--captions is for --images folders") }
+            settings.captions = CaptionOptions(file: captions == "txt" ? nil : captions, key: captionKey, allowMissing: allowMissingCaptions)
+        } else if captionKey != nil || allowMissingCaptions {
+            throw ValidationError("--caption-key and --allow-missing-captions need --captions")
         }
         if let resolution { settings.resolution = resolution }
         if let fit {

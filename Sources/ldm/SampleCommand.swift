@@ -3,7 +3,7 @@ import Distributed
 import Foundation
 import Training
 
-/// `ldm sample --ldm RUN [--class 7 | --classes all] --n 64 …`: images from a trained LDM.
+/// `ldm sample --ldm RUN [--class 7 | --classes all | --prompt "…"] --n 64 …`: images from a trained LDM.
 struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sample",
@@ -21,7 +21,10 @@ struct SampleCommand: ParsableCommand {
     @Option(name: .long, help: "Classes to sample: `all` or a comma-separated list (class-conditional models; default all).")
     var classes: String?
 
-    @Option(name: .long, help: "Samples per class (in all for an unconditional model).")
+    @Option(name: .long, help: "A caption for a text-conditional model (repeatable: a row of --n samples each).")
+    var prompt: [String] = []
+
+    @Option(name: .long, help: "Samples per class or prompt (in all for an unconditional model).")
     var n: Int = 8
 
     @Option(name: .long, help: "Sampler steps (DDIM; DDPM always runs all T).")
@@ -52,6 +55,8 @@ struct SampleCommand: ParsableCommand {
                                         guidance: guidance, sampler: sampler, seed: seed, weights: weights,
                                         output: URL(fileURLWithPath: out))
             request.classes = try SampleRequest.parseClasses(single: classID, list: classes)
+            request.classesRequested = classID != nil || classes != nil
+            request.prompts = prompt.isEmpty ? nil : prompt
             try request.run(communicator: communicator)
         }
     }

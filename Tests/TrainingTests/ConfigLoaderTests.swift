@@ -56,7 +56,11 @@ final class ConfigLoaderTests: XCTestCase {
             XCTAssertEqual(config.model.unet.inChannels, firstStage.model.autoencoder.embedDim, name)
             XCTAssertEqual(latent % config.model.diffusion.effectiveUNet.downsamplingFactor, 0, name)
             var g = RandomGenerator(seed: 0)
-            XCTAssertNoThrow(LatentDiffusion(config.model.diffusion, generator: &g), name)
+            // A text model is built with a vocabulary of its size (the real one is setup's download).
+            let text = config.model.conditioning.textEncoder
+            let vocabulary = config.model.conditioning.isTextConditional
+                ? try WordPieceVocabulary(tokens: ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + (4..<text.vocabSize).map { "w\($0)" }) : nil
+            XCTAssertNoThrow(LatentDiffusion(config.model.diffusion, generator: &g, vocabulary: vocabulary), name)
         }
     }
 

@@ -14,8 +14,9 @@ final class TinyLatentCache {
     let cache: URL
     let autoencoderURL: URL
 
+    /// `captioned`: a .txt beside each image ("a small blob" / "a big blob"), stored in the cache.
     init(trainCount: Int = 24, testCount: Int = 8, labelled: Bool = true,
-         regularizer: AutoencoderConfig.Regularizer = .kl) throws {
+         regularizer: AutoencoderConfig.Regularizer = .kl, captioned: Bool = false) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("ldm-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         var c = AutoencoderConfig()
@@ -31,15 +32,17 @@ final class TinyLatentCache {
         var g = RandomGenerator(seed: 3)
         try FirstStageModel.save(FirstStageModel(c, generator: &g), config: c, step: 0, to: autoencoderURL)
         let train = root.appendingPathComponent("train"), test = root.appendingPathComponent("test")
-        try Self.writeImages(trainCount, seed: 1, labelled: labelled, to: train)
-        try Self.writeImages(testCount, seed: 2, labelled: labelled, to: test)
+        try Self.writeImages(trainCount, seed: 1, labelled: labelled, captioned: captioned, to: train)
+        try Self.writeImages(testCount, seed: 2, labelled: labelled, captioned: captioned, to: test)
         cache = root.appendingPathComponent("latents")
         var options = PrecomputeOptions()
         options.shardSize = 8
         options.batchSize = 4
         let splits = [
-            CacheSplitSource(name: "train", dataset: try ImageFolder(root: train, channels: 1, resolution: 16, fit: .pad)),
-            CacheSplitSource(name: "test", dataset: try ImageFolder(root: test, channels: 1, resolution: 16, fit: .pad)),
+            CacheSplitSource(name: "train", dataset: try ImageFolder(root: train, channels: 1, resolution: 16, fit: .pad,
+                                                                    captions: captioned ? CaptionOptions() : nil)),
+            CacheSplitSource(name: "test", dataset: try ImageFolder(root: test, channels: 1, resolution: 16, fit: .pad,
+                                                                   captions: captioned ? CaptionOptions() : nil)),
         ]
         _ = try LatentPrecomputer(autoencoder: autoencoderURL, splits: splits,
                                   preprocessing: .init(resolution: 16, fit: "pad", channels: 1), directory: cache,
@@ -49,7 +52,7 @@ final class TinyLatentCache {
     func remove() { try? FileManager.default.removeItem(at: root) }
 
     /// Blobs whose size depends on the class, in folders "a" and "b" (or one flat folder).
-    static func writeImages(_ count: Int, seed: UInt64, labelled: Bool, to dir: URL) throws {
+    static func writeImages(_ count: Int, seed: UInt64, labelled: Bool, captioned: Bool = false, to dir: URL) throws {
         var g = RandomGenerator(seed: seed)
         for i in 0..<count {
             let folder = labelled ? dir.appendingPathComponent(i % 2 == 0 ? "a" : "b") : dir
@@ -64,6 +67,10 @@ final class TinyLatentCache {
             }
             try PNG.write(Image8(width: 16, height: 16, channels: 1, pixels: pixels),
                           to: folder.appendingPathComponent(String(format: "img%03d.png", i)))
+            if captioned {
+                try Data((i % 2 == 0 ? "a small blob\n" : "a big blob\n").utf8)
+                    .write(to: folder.appendingPathComponent(String(format: "img%03d.txt", i)))
+            }
         }
     }
 

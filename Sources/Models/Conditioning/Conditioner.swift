@@ -15,15 +15,18 @@ public struct ConditionBatch {
     }
 }
 
-/// What the UNet receives from a conditioner: a cross-attention context and/or class labels
-/// for the `adm` path (a label embedding added to the time embedding).
+/// What the UNet receives from a conditioner: a cross-attention context, class labels for
+/// the `adm` path (a label embedding added to the time embedding), and/or a spatially aligned
+/// input [B, C_c, h, w] concatenated to z_t on the channels (the reference's `concat` key).
 public struct UNetConditioning {
     public var context: CrossAttentionContext?
     public var classLabels: [Int]?
+    public var concat: Tensor?
 
-    public init(context: CrossAttentionContext? = nil, classLabels: [Int]? = nil) {
+    public init(context: CrossAttentionContext? = nil, classLabels: [Int]? = nil, concat: Tensor? = nil) {
         self.context = context
         self.classLabels = classLabels
+        self.concat = concat
     }
 
     public static let none = UNetConditioning()
@@ -31,7 +34,8 @@ public struct UNetConditioning {
     /// Two conditionings stacked batch-wise (the doubled guidance batch [uncond; cond]).
     public static func concatenated(_ a: UNetConditioning, _ b: UNetConditioning) -> UNetConditioning {
         UNetConditioning(context: a.context.flatMap { ac in b.context.map { CrossAttentionContext.concatenated([ac, $0]) } },
-                         classLabels: a.classLabels.flatMap { al in b.classLabels.map { al + $0 } })
+                         classLabels: a.classLabels.flatMap { al in b.classLabels.map { al + $0 } },
+                         concat: a.concat.flatMap { ac in b.concat.map { Tensor.concatenate([ac, $0], alongAxis: 0) } })
     }
 }
 
@@ -47,12 +51,15 @@ public protocol Conditioner: Module {
 
 public enum ConditionerError: Error, CustomStringConvertible, Equatable {
     case missingLabels
+    case missingCaptions
     case labelOutOfRange(label: Int, position: Int, classes: Int)
 
     public var description: String {
         switch self {
         case .missingLabels:
             return "the model is class-conditional but the data has no class labels (a cache written without labels?)"
+        case .missingCaptions:
+            return "the model is text-conditional but the data has no captions (a cache written without captions?)"
         case .labelOutOfRange(let label, let position, let classes):
             return "class label \(label) (sample \(position)) is outside 0..<\(classes)"
         }

@@ -18,13 +18,23 @@ public final class LatentDiffusion: Module {
     public let condStageModel: (any Conditioner)?
     public let schedule: NoiseSchedule
 
-    public init(_ config: LatentDiffusionConfig, generator: inout RandomGenerator) {
+    /// `vocabulary` is the WordPiece vocabulary of a text-conditional model (its size must
+    /// be conditioning.text.vocab_size; `LatentDiffusion.vocabulary(for:)` checks it).
+    public init(_ config: LatentDiffusionConfig, generator: inout RandomGenerator, vocabulary: WordPieceVocabulary? = nil) {
         let problems = config.validationErrors()
         precondition(problems.isEmpty, "invalid latent diffusion config:\n  " + problems.joined(separator: "\n  "))
         self.config = config
         model = DiffusionWrapper(UNetModel(config.effectiveUNet, generator: &generator))
         switch config.conditioning.key {
         case .none: condStageModel = nil
+        case .crossattn where config.conditioning.isTextConditional:
+            let text = config.conditioning.textEncoder
+            guard let vocabulary else { preconditionFailure("a text-conditional model needs its WordPiece vocabulary") }
+            precondition(vocabulary.count == text.vocabSize,
+                         "the vocabulary has \(vocabulary.count) tokens, conditioning.text.vocab_size is \(text.vocabSize)")
+            condStageModel = TextConditioner(tokenizer: WordPieceTokenizer(vocabulary: vocabulary), contextLength: text.maxSeqLen,
+                                             dim: config.unet.contextDim!, depth: text.nLayer, heads: text.heads,
+                                             headChannels: text.dimHead, generator: &generator)
         case .crossattn:
             condStageModel = ClassEmbedder(classes: config.conditioning.numClasses!, embedDim: config.unet.contextDim!,
                                            generator: &generator)
@@ -33,7 +43,21 @@ public final class LatentDiffusion: Module {
         schedule = NoiseSchedule(config.schedule)
     }
 
+    /// Reads a text model's vocabulary from `path` and checks its size against the config.
+    public static func vocabulary(for config: LatentDiffusionConfig, path: String? = nil) throws -> WordPieceVocabulary? {
+        guard config.conditioning.isTextConditional else { return nil }
+        let text = config.conditioning.textEncoder
+        let file = path ?? text.vocab
+        let vocabulary = try WordPieceVocabulary(contentsOf: URL(fileURLWithPath: file))
+        guard vocabulary.count == text.vocabSize else {
+            throw TokenizerError.malformedVocabulary(path: file, line: nil, reason: "\(vocabulary.count) tokens, but "
+                + "model.conditioning.text.vocab_size is \(text.vocabSize)")
+        }
+        return vocabulary
+    }
+
     public var unet: UNetModel { model.diffusionModel }
+    public var textConditioner: TextConditioner? { condStageModel as? TextConditioner }
     public var scaleFactor: Float { config.scaleFactor }
 
     /// Records the scale factor computed from the data (scale_by_std).
@@ -52,8 +76,15 @@ public final class LatentDiffusion: Module {
     }
 
     /// The network output (ε or v) for z_t at integer steps t.
+    /// A `concat` condition joins z_t on the channels (unet.in_channels counts both).
     public func apply(_ x: Tensor, timesteps t: [Int], conditioning c: UNetConditioning) -> Tensor {
-        unet(x, timesteps: t.map(Double.init), context: c.context, y: c.classLabels)
+        var input = x
+        if let concat = c.concat {
+            precondition(concat.rank == 4 && concat.shape[0] == x.shape[0] && concat.shape[2] == x.shape[2] && concat.shape[3] == x.shape[3],
+                         "concat condition \(concat.shape) is not aligned with z_t \(x.shape)")
+            input = Tensor.concatenate([x, concat], alongAxis: 1)
+        }
+        return unet(input, timesteps: t.map(Double.init), context: c.context, y: c.classLabels)
     }
 
     /// The training loss on scaled latents z_0 with the given draws of t, ε and condition
@@ -81,6 +112,8 @@ public final class LatentDiffusion: Module {
     // MARK: - Files
 
     public static let configMetadataKey = "ldm.latent_diffusion_config"
+    /// A text model's WordPiece vocabulary, one token per line, so the file is self-contained.
+    public static let vocabularyMetadataKey = "ldm.wordpiece_vocabulary"
 
     /// Writes weights (reference keys) with the config, scale factor and `metadata` (e.g.
     /// the first stage's fingerprint), atomically.
@@ -88,9 +121,9 @@ public final class LatentDiffusion: Module {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let json = String(decoding: try encoder.encode(config), as: UTF8.self)
-        try SafeTensors.write(stateDict(), metadata: metadata.merging([Self.configMetadataKey: json,
-                                                                       "ldm.scale_factor": String(config.scaleFactor)]) { $1 },
-                              to: url)
+        var own = [Self.configMetadataKey: json, "ldm.scale_factor": String(config.scaleFactor)]
+        if let text = textConditioner { own[Self.vocabularyMetadataKey] = text.tokenizer.vocabulary.tokens.joined(separator: "\n") }
+        try SafeTensors.write(stateDict(), metadata: metadata.merging(own) { $1 }, to: url)
     }
 
     /// Rebuilds a model from a file written by `save` (strict: every key, every shape).
@@ -107,8 +140,21 @@ public final class LatentDiffusion: Module {
         guard problems.isEmpty else {
             throw CheckpointLoadError(path: url.path, "invalid config: " + problems.joined(separator: "; "))
         }
+        var vocabulary: WordPieceVocabulary?
+        if config.conditioning.isTextConditional {
+            guard let text = file.metadata[vocabularyMetadataKey] else {
+                throw CheckpointLoadError(path: url.path, "a text-conditional model without its \(vocabularyMetadataKey) metadata")
+            }
+            do { vocabulary = try WordPieceVocabulary(tokens: text.components(separatedBy: "\n"), source: "\(url.path) metadata") } catch {
+                throw CheckpointLoadError(path: url.path, "\(error)")
+            }
+            guard vocabulary!.count == config.conditioning.textEncoder.vocabSize else {
+                throw CheckpointLoadError(path: url.path, "its vocabulary has \(vocabulary!.count) tokens, its config says "
+                    + "\(config.conditioning.textEncoder.vocabSize)")
+            }
+        }
         var generator = RandomGenerator(seed: 0)
-        let model = LatentDiffusion(config, generator: &generator)
+        let model = LatentDiffusion(config, generator: &generator, vocabulary: vocabulary)
         do { try model.load(stateDict: try file.allTensors(), strict: true) } catch {
             throw CheckpointLoadError(path: url.path, "\(error)")
         }

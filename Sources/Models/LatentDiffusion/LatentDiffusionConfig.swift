@@ -1,22 +1,75 @@
 import Diffusion
 import Foundation
 
+/// The text encoder τ_θ of a text-conditional model (the reference's `BERTEmbedder`
+/// arguments): its width is the UNet's context_dim.
+public struct TextEncoderConfig: Codable, Equatable, Sendable {
+    /// The WordPiece vocab.txt training reads (a saved model carries its vocabulary).
+    public var vocab: String = WordPieceVocabulary.defaultPath
+    /// Rows of the token embedding: the vocabulary's size (30522 for bert-base-uncased).
+    public var vocabSize = 30522
+    /// Context length L: [CLS] + up to L − 2 pieces + [SEP], padded.
+    public var maxSeqLen = 77
+    /// Transformer layers (n_layer), heads and channels per head.
+    public var nLayer = 4
+    public var heads = 8
+    public var dimHead = 64
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case vocab, heads
+        case vocabSize = "vocab_size", maxSeqLen = "max_seq_len", nLayer = "n_layer", dimHead = "dim_head"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TextEncoderConfig()
+        vocab = try c.decodeIfPresent(String.self, forKey: .vocab) ?? d.vocab
+        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? d.vocabSize
+        maxSeqLen = try c.decodeIfPresent(Int.self, forKey: .maxSeqLen) ?? d.maxSeqLen
+        nLayer = try c.decodeIfPresent(Int.self, forKey: .nLayer) ?? d.nLayer
+        heads = try c.decodeIfPresent(Int.self, forKey: .heads) ?? d.heads
+        dimHead = try c.decodeIfPresent(Int.self, forKey: .dimHead) ?? d.dimHead
+    }
+
+    func validationErrors(prefix p: String) -> [String] {
+        var errors: [String] = []
+        if vocabSize < 5 { errors.append("\(p).vocab_size must be at least 5 ([PAD], [UNK], [CLS], [SEP] and a word), got \(vocabSize)") }
+        if maxSeqLen < 2 { errors.append("\(p).max_seq_len must be at least 2 ([CLS] and [SEP]), got \(maxSeqLen)") }
+        if nLayer < 1 { errors.append("\(p).n_layer must be at least 1, got \(nLayer)") }
+        if heads < 1 || dimHead < 1 { errors.append("\(p).heads and \(p).dim_head must be positive, got \(heads) and \(dimHead)") }
+        return errors
+    }
+}
+
 /// How the model is conditioned (the reference's `conditioning_key` and `cond_stage_config`).
 public struct ConditioningConfig: Codable, Equatable, Sendable {
     public enum Key: String, Codable, Sendable {
         /// Unconditional.
         case none
-        /// A ClassEmbedder context for cross-attention.
+        /// A context for cross-attention (class token or text, per `encoder`).
         case crossattn
         /// A label embedding added to the time embedding.
         case adm
     }
 
+    /// What makes the cross-attention context.
+    public enum Encoder: String, Codable, Sendable {
+        /// A ClassEmbedder token per label.
+        case `class`
+        /// A TextTransformer over the caption's WordPiece ids.
+        case text
+    }
+
     public var key: Key = .crossattn
+    public var encoder: Encoder = .class
     /// Classes of a class-conditional model (a null class is added for guidance).
     public var numClasses: Int?
     /// Width of the ClassEmbedder's token; default: the UNet's context_dim.
     public var embedDim: Int?
+    /// The text encoder (encoder: text).
+    public var text: TextEncoderConfig?
     /// Probability of replacing a sample's condition by the null condition in training
     /// (classifier-free guidance; 0 trains a model that cannot be guided).
     public var ucgRate: Double = 0.1
@@ -24,19 +77,28 @@ public struct ConditioningConfig: Codable, Equatable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case key
+        case key, encoder, text
         case numClasses = "num_classes", embedDim = "embed_dim", ucgRate = "ucg_rate"
     }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         key = try c.decodeIfPresent(Key.self, forKey: .key) ?? .crossattn
+        encoder = try c.decodeIfPresent(Encoder.self, forKey: .encoder) ?? .class
         numClasses = try c.decodeIfPresent(Int.self, forKey: .numClasses)
         embedDim = try c.decodeIfPresent(Int.self, forKey: .embedDim)
+        text = try c.decodeIfPresent(TextEncoderConfig.self, forKey: .text)
         ucgRate = try c.decodeIfPresent(Double.self, forKey: .ucgRate) ?? 0.1
     }
 
-    public var isClassConditional: Bool { key != .none }
+    /// Whether any condition reaches the UNet (and so condition dropout applies).
+    public var isConditional: Bool { key != .none }
+    /// Conditioned on class labels (a ClassEmbedder token or the adm label embedding).
+    public var isClassConditional: Bool { key == .adm || key == .crossattn && encoder == .class }
+    /// Conditioned on captions through the text encoder.
+    public var isTextConditional: Bool { key == .crossattn && encoder == .text }
+    /// The text encoder's settings (defaults when the section is absent).
+    public var textEncoder: TextEncoderConfig { text ?? TextEncoderConfig() }
 }
 
 /// Everything that defines a latent diffusion model (saved in its weights file's metadata so
@@ -85,7 +147,13 @@ public struct LatentDiffusionConfig: Codable, Equatable, Sendable {
         case .none:
             if unet.contextDim != nil { errors.append("\(p).unet.context_dim is set but \(p).conditioning.key is none: nothing provides a context") }
             if unet.numClasses != nil { errors.append("\(p).unet.num_classes is set but \(p).conditioning.key is none") }
+        case .crossattn where c.encoder == .text:
+            if unet.contextDim == nil { errors.append("\(p).unet.context_dim is required for a text encoder (its width)") }
+            if c.numClasses != nil { errors.append("\(p).conditioning.num_classes is for encoder class; a text model is conditioned on captions") }
+            if unet.numClasses != nil { errors.append("\(p).unet.num_classes is for key adm") }
+            errors += c.textEncoder.validationErrors(prefix: "\(p).conditioning.text")
         case .crossattn:
+            if c.text != nil { errors.append("\(p).conditioning.text is set but conditioning.encoder is class: set encoder: text") }
             if c.numClasses == nil { errors.append("\(p).conditioning.num_classes is required for key crossattn") }
             guard let d = unet.contextDim else {
                 errors.append("\(p).unet.context_dim is required for key crossattn (the ClassEmbedder's width)")
@@ -98,6 +166,7 @@ public struct LatentDiffusionConfig: Codable, Equatable, Sendable {
             if unet.numClasses != nil { errors.append("\(p).unet.num_classes is derived from \(p).conditioning.num_classes for key adm (+1 null class): leave it unset") }
             if unet.contextDim != nil { errors.append("\(p).unet.context_dim is set but key adm provides no context") }
         }
+        if c.encoder == .text && c.key != .crossattn { errors.append("\(p).conditioning.encoder text needs key crossattn (the text is a context), got \(c.key.rawValue)") }
         if let n = c.numClasses, n < 1 { errors.append("\(p).conditioning.num_classes must be positive, got \(n)") }
         if !(scaleFactor > 0 && scaleFactor.isFinite) { errors.append("\(p).scale_factor must be a positive number, got \(scaleFactor)") }
         return errors
