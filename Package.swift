@@ -27,9 +27,11 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // oneDNN ships no pkg-config file: the module map links dnnl and its OpenMP runtime.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // Tensor engine: storage, kernels, autograd. Knows nothing about diffusion.
-        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CDNNL"]),
         // Modules with parameters found by name, layers, optimisers, EMA.
         .target(name: "NN", dependencies: ["Tensor"]),
         // Checkpoint files: safetensors I/O, atomic writes, content hashes; training
