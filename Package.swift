@@ -77,7 +77,7 @@ let package = Package(
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
         .executableTarget(name: "Benchmarks", dependencies: ["Tensor", "NN", "Data", "Distributed", "Models", "LatentCache", "Diffusion"], path: "Benchmarks",
-                          exclude: ["pytorch_conv.py"]),
+                          exclude: ["pytorch_conv.py", "pytorch_reference.py"]),
     ],
     swiftLanguageModes: [.v5]
 )

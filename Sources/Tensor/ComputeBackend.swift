@@ -36,19 +36,33 @@ public enum ComputeBackends {
     /// For the run header, e.g. "onednn (jit:avx512_core, 2 threads)".
     public static var currentSummary: String { current.summary }
 
-    static func initial() -> ComputeBackend {
-        let requested = ProcessInfo.processInfo.environment[environmentVariable]?.lowercased()
-        switch requested {
-        case "openblas": return openBLAS
+    public struct SelectionError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Why `LDM_BACKEND` cannot be honoured, or nil when it can (or is unset).
+    public static func environmentError() -> SelectionError? {
+        switch ProcessInfo.processInfo.environment[environmentVariable]?.lowercased() {
+        case nil, "", "openblas": return nil
         case "onednn":
-            guard let dnnl = OneDNNBackend.shared else {
-                fatalError("\(environmentVariable)=onednn: oneDNN could not create a CPU engine on this machine")
-            }
-            return dnnl
-        case nil, "": return OneDNNBackend.shared ?? openBLAS
+            return oneDNNAvailable ? nil
+                : SelectionError(description: "\(environmentVariable)=onednn: oneDNN could not create a CPU engine on this machine")
         case let other?:
-            fatalError("\(environmentVariable)=\(other): unknown compute backend; use one of \(names.joined(separator: ", "))")
+            return SelectionError(description: "\(environmentVariable)=\(other): unknown compute backend; use one of "
+                                  + names.joined(separator: ", "))
         }
+    }
+
+    /// Throws the clear error for a bad `LDM_BACKEND` (commands call it before any work).
+    public static func validateEnvironment() throws {
+        if let error = environmentError() { throw error }
+    }
+
+    static func initial() -> ComputeBackend {
+        if let error = environmentError() { fatalError(error.description) }
+        let requested = ProcessInfo.processInfo.environment[environmentVariable]?.lowercased()
+        if requested == "openblas" { return openBLAS }
+        return OneDNNBackend.shared ?? openBLAS
     }
 
     /// Runs `body` with backend `name` ("openblas" or "onednn"), then restores the previous

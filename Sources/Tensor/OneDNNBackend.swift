@@ -86,3 +86,15 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                                 needInput: needInput, needWeight: needWeight, needBias: needBias)
     }
 }
+
+extension BLAS {
+    /// dnnl_sgemm on the same arguments as `sgemm`, for the GEMM comparison in Benchmarks.
+    public static func oneDNNSgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                                   b: UnsafePointer<Float>, ldb: Int,
+                                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard let dnnl = OneDNNBackend.shared else { preconditionFailure("oneDNN is not available on this machine") }
+        dnnl.dnnlSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+}
