@@ -4,9 +4,9 @@ import Foundation
 
 /// The oneDNN backend: convolutions on its primitives (per-shape, cached), GEMM on cblas.
 ///
-/// dnnl_sgemm was measured against cblas_sgemm on the models' shapes (Benchmarks `gemm`):
-/// see docs/PERFORMANCE.md for which one serves GEMM here and why. Shapes oneDNN has no
-/// primitive for (an empty batch) run on the OpenBLAS kernels.
+/// GEMM stays on cblas_sgemm: dnnl_sgemm lost to it on most of the models' shapes
+/// (Benchmarks `gemm`, docs/PERFORMANCE.md). Shapes oneDNN has no primitive for (an empty
+/// batch) run on the OpenBLAS kernels.
 final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     static let shared: OneDNNBackend? = OneDNN.context == nil ? nil : OneDNNBackend()
 
