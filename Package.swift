@@ -29,9 +29,11 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         // OpenBLAS's LAPACK (the symmetric eigen-solver behind the Fréchet distance).
         .systemLibrary(name: "CLAPACK", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // oneDNN ships no pkg-config file: the module map links dnnl and its OpenMP runtime.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // Tensor engine: storage, kernels, autograd. Knows nothing about diffusion.
-        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CDNNL"]),
         // Modules with parameters found by name, layers, optimisers, EMA.
         .target(name: "NN", dependencies: ["Tensor"]),
         // Checkpoint files: safetensors I/O, atomic writes, content hashes; training
@@ -78,7 +80,7 @@ let package = Package(
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
         .executableTarget(name: "Benchmarks", dependencies: ["Tensor", "NN", "Data", "Distributed", "Models", "LatentCache", "Diffusion"], path: "Benchmarks",
-                          exclude: ["pytorch_conv.py"]),
+                          exclude: ["pytorch_conv.py", "pytorch_reference.py"]),
     ],
     swiftLanguageModes: [.v5]
 )

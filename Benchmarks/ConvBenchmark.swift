@@ -14,7 +14,16 @@ enum ConvBenchmark {
         var passFlops: Double { 2 * Double(batch * outChannels * inChannels * kernel * kernel * size * size) }
     }
 
+    /// Every layer on each backend in turn (openblas, then onednn where it runs).
     static func run() {
+        for backend in ComputeBackends.names.reversed() where backend == "openblas" || ComputeBackends.oneDNNAvailable {
+            print("conv backend: \(backend)")
+            ComputeBackends.withBackend(backend) { runLayers() }
+            print("")
+        }
+    }
+
+    static func runLayers() {
         // Other processes sharing the cores depress single measurements; the ceiling is the
         // better of two GEMM runs bracketing the headline layer, which keeps the ratio honest.
         let before = GEMMBenchmark.gflops()
@@ -24,7 +33,9 @@ enum ConvBenchmark {
         print(String(format: "conv: gemm ceiling %.1f GFLOPS (cblas_sgemm 2048³)", gemm))
         report(headline, times, gemm: gemm)
         print("")
-        for layer in [Layer(batch: 16, inChannels: 256, outChannels: 128, size: 32, kernel: 1),
+        for layer in [Layer(batch: 16, inChannels: 128, outChannels: 128, size: 8, kernel: 3),
+                      Layer(batch: 16, inChannels: 128, outChannels: 128, size: 2, kernel: 3),
+                      Layer(batch: 16, inChannels: 256, outChannels: 128, size: 32, kernel: 1),
                       Layer(batch: 16, inChannels: 256, outChannels: 256, size: 8, kernel: 3),
                       // LPIPS's VGG on 32×32 images: several images per GEMM.
                       Layer(batch: 16, inChannels: 512, outChannels: 512, size: 4, kernel: 3),

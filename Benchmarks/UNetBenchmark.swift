@@ -43,15 +43,9 @@ enum UNetBenchmark {
             optimizer.step()
             optimizer.zeroGrad()
         }
-        var times: [Double] = []
-        step()
-        for _ in 0..<5 {
-            let start = DispatchTime.now().uptimeNanoseconds
-            step()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        times.sort()
-        print(String(format: "unet: %.2f M parameters, batch %d @ 4x8x8, ctx 8x128: %.3f s/step (median of 5), peak RSS %.0f MiB",
-                     Double(unet.parameterCount) / 1e6, batch, times[2], Double(MemoryUsage.peakResidentBytes) / 1_048_576))
+        let timing = StepTiming.measure(step)
+        print(String(format: "unet: %.2f M parameters, batch %d @ 4x8x8, ctx 8x128: %.3f s/step (median of 5), peak RSS %.0f MiB, %@",
+                     Double(unet.parameterCount) / 1e6, batch, timing.secondsPerStep, timing.peakRSSMiB, ComputeBackends.currentSummary))
+        print(timing.jsonLine(model: "unet"))
     }
 }

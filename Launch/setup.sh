@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libopenblas-dev libopenmpi-dev openmpi-bin libzstd-dev zlib1g-dev libpng-dev
+packages=(libopenblas-dev libdnnl-dev libopenmpi-dev openmpi-bin libzstd-dev zlib1g-dev libpng-dev
           pkg-config dataset-fashion-mnist)
 
 missing=()

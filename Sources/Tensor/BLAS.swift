@@ -1,6 +1,7 @@
 import CBLAS
 
-/// The GEMM seam: every matrix product in the engine goes through here.
+/// The GEMM seam: every matrix product in the engine goes through here, to the process's
+/// compute backend.
 public enum BLAS {
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major, with leading dimensions given.
     @inline(__always)
@@ -8,17 +9,21 @@ public enum BLAS {
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor,
-                    transposeA ? CblasTrans : CblasNoTrans,
-                    transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        ComputeBackends.current.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                                      a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// OpenBLAS worker threads (OPENBLAS_NUM_THREADS sets the default).
+    /// Threads a GEMM may use (OPENBLAS_NUM_THREADS sets the default). Process-wide, so GEMMs
+    /// issued from inside parallel loops see 1 (`singleThreaded`) whatever thread runs them.
     public static var threadCount: Int {
-        get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(newValue)) }
+        get { gemmThreads }
+        set {
+            gemmThreads = max(newValue, 1)
+            openblas_set_num_threads(Int32(gemmThreads))
+        }
     }
+
+    nonisolated(unsafe) static var gemmThreads = Int(openblas_get_num_threads())
 
     /// Runs `body` with single-threaded BLAS, for GEMMs issued from inside parallel loops.
     public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {

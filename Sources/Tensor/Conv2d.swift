@@ -1,4 +1,6 @@
-// 2-D convolution (PyTorch's F.conv2d without groups or dilation) as im2col + GEMM.
+// 2-D convolution (PyTorch's F.conv2d without groups or dilation). The op and its gradient
+// rule go through the compute backend (ComputeBackend.swift); what follows is the OpenBLAS
+// backend's kernels, im2col + GEMM.
 //
 // Each image is one GEMM: Y[Cout, P] = W[Cout, K] · cols[K, P] with K = Cin·kh·kw and
 // P = Hout·Wout. Small feature maps put several images' columns side by side in one GEMM
@@ -19,13 +21,13 @@ extension Tensor {
                          "conv2d: bias must have shape [\(geo.outChannels)] for weight \(weight.shape), got \(bias.shape)")
         }
         let out = Tensor(uninitialized: [geo.batch, geo.outChannels, geo.outHeight, geo.outWidth])
-        Conv2dKernels.forward(geo, input: pointer, weight: weight.pointer, bias: bias?.pointer, output: out.pointer)
+        ComputeBackends.current.conv2dForward(geo, input: pointer, weight: weight.pointer, bias: bias?.pointer, output: out.pointer)
         let x = self
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return out.recorded("conv2d", inputs: inputs) { g in
-            let grads = Conv2dKernels.backward(geo, input: x, weight: weight, gradOutput: g,
-                                               needInput: x.requiresGrad, needWeight: weight.requiresGrad,
-                                               needBias: bias?.requiresGrad ?? false)
+            let grads = ComputeBackends.current.conv2dBackward(geo, input: x, weight: weight, gradOutput: g,
+                                                               needInput: x.requiresGrad, needWeight: weight.requiresGrad,
+                                                               needBias: bias?.requiresGrad ?? false)
             return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]
         }
     }

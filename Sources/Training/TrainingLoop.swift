@@ -56,7 +56,9 @@ extension TrainingTask {
     /// Trains to `trainer.max_steps` or until a stop is requested (then checkpoints and returns).
     func runTrainingLoop() throws {
         let trainer = trainerConfig
+        try ComputeBackends.validateEnvironment()
         for line in runHeader() { reporter.say(line) }
+        reporter.say("compute backend: \(ComputeBackends.currentSummary)")
         while step < trainer.maxSteps {
             let metrics = try stepTime.time { try trainStep() }
             metricWindow.add(metrics)
@@ -109,7 +111,8 @@ extension TrainingTask {
         try ReplicaDigest.verify(digest, communicator: communicator, step: step)
         let store = TrainingCheckpointStore(runDirectory: runDirectory)
         let writer = try TrainingCheckpointWriter(store: store, step: step, communicator: communicator)
-        let state = try trainingState()
+        var state = try trainingState()
+        state.computeBackend = ComputeBackends.currentName
         if communicator.isRoot {
             try writeSharedCheckpointFiles(writer, state: state)
             try writer.writeJSON(TrainingStateRecord.fileName, state)

@@ -145,6 +145,8 @@ public struct TrainingStateRecord: Codable, Equatable, Sendable {
     public var scaleFactor: Float?
     /// EMA updates so far (trainers with an EMA).
     public var emaUpdateCount: Int?
+    /// The compute backend the run computed with ("onednn", "openblas"); absent in older states.
+    public var computeBackend: String?
 
     enum CodingKeys: String, CodingKey {
         case trainer, step, seed, dataset, config
@@ -152,5 +154,6 @@ public struct TrainingStateRecord: Codable, Equatable, Sendable {
         case accumulateGradBatches = "accumulate_grad_batches", datasetCount = "dataset_count"
         case configFingerprint = "config_fingerprint", modelFingerprint = "model_fingerprint"
         case configSource = "config_source", scaleFactor = "scale_factor", emaUpdateCount = "ema_update_count"
+        case computeBackend = "compute_backend"
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Tensor
 import Training
 
 /// The options every training command takes: the config file, the overrides of its loop
@@ -19,6 +20,11 @@ struct TrainingRunOptions: ParsableArguments {
     var resume: String?
 
     var configURL: URL { URL(fileURLWithPath: config) }
+
+    /// A bad LDM_BACKEND is refused before any work, naming the variable and the choices.
+    func validate() throws {
+        if let error = ComputeBackends.environmentError() { throw ValidationError(error.description) }
+    }
 
     /// The config file's text, saved verbatim with every checkpoint.
     var configSource: String? { try? String(contentsOf: configURL, encoding: .utf8) }

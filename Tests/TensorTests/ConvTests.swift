@@ -66,7 +66,14 @@ final class ConvTests: XCTestCase {
         Case(n: 2, cin: 1, h: 2, w: 2, cout: 2, kh: 3, kw: 3, stride: 1, padding: Padding2D(1)),
     ]
 
+    /// Both backends against the direct loops.
     func testForwardAndBackwardMatchDirectLoops() {
+        for backend in ComputeBackends.names where backend == "openblas" || ComputeBackends.oneDNNAvailable {
+            ComputeBackends.withBackend(backend) { matchDirectLoops() }
+        }
+    }
+
+    func matchDirectLoops() {
         for (i, c) in Self.cases.enumerated() {
             let x = randn([c.n, c.cin, c.h, c.w], seed: UInt64(10 + i))
             let w = randn([c.cout, c.cin, c.kh, c.kw], seed: UInt64(100 + i), scale: 0.5)
@@ -83,9 +90,13 @@ final class ConvTests: XCTestCase {
         }
     }
 
-    /// Large images are processed in bands of output rows; force tiny bands (including a
-    /// ragged last one) and check every case still matches.
+    /// Large images are processed in bands of output rows (OpenBLAS kernels); force tiny
+    /// bands (including a ragged last one) and check every case still matches.
     func testRowBandsMatchWholeImages() {
+        ComputeBackends.withBackend("openblas") { rowBandsMatchWholeImages() }
+    }
+
+    func rowBandsMatchWholeImages() {
         let saved = ConvGeometry.maxColumnFloats
         defer { ConvGeometry.maxColumnFloats = saved }
         ConvGeometry.maxColumnFloats = 1
@@ -93,12 +104,16 @@ final class ConvTests: XCTestCase {
         ConvGeometry.maxColumnFloats = 2 * 18 * 5  // two rows of 2·3·3 taps × 5 columns: bands 2, 2, 2, 1
         XCTAssertEqual(ConvGeometry(input: [1, 2, 7, 5], weight: [3, 2, 3, 3], stride: 1, padding: Padding2D(1)).rowBlocks,
                        [0..<2, 2..<4, 4..<6, 6..<7])
-        testForwardAndBackwardMatchDirectLoops()
+        matchDirectLoops()
     }
 
-    /// Small maps stack several images into one GEMM; force one image per GEMM, and stacks
-    /// of uneven sizes, and check every case against the direct loops.
+    /// Small maps stack several images into one GEMM (OpenBLAS kernels); force one image per
+    /// GEMM, and stacks of uneven sizes, and check every case against the direct loops.
     func testStackedImagesMatchDirectLoops() {
+        ComputeBackends.withBackend("openblas") { stackedImagesMatchDirectLoops() }
+    }
+
+    func stackedImagesMatchDirectLoops() {
         let saved = ConvGeometry.targetGemmColumns
         defer { ConvGeometry.targetGemmColumns = saved }
         XCTAssertEqual(ConvGeometry(input: [16, 512, 2, 2], weight: [512, 512, 3, 3], stride: 1, padding: Padding2D(1))
@@ -107,7 +122,7 @@ final class ConvTests: XCTestCase {
             .imagesPerGemm, 1)
         for target in [1, 40, 100] {
             ConvGeometry.targetGemmColumns = target
-            testForwardAndBackwardMatchDirectLoops()
+            matchDirectLoops()
         }
     }
 
@@ -123,8 +138,13 @@ final class ConvTests: XCTestCase {
     }
 
     /// Weight and bias gradients sum over images; the grouping is fixed by the shapes, so
-    /// one core and two cores must give bit-identical results.
+    /// one core and two cores must give bit-identical results on the OpenBLAS kernels
+    /// (oneDNN promises the same bits only at a fixed thread count: ComputeBackendTests).
     func testResultsDoNotDependOnThreadCount() {
+        ComputeBackends.withBackend("openblas") { resultsDoNotDependOnThreadCount() }
+    }
+
+    func resultsDoNotDependOnThreadCount() {
         let saved = Parallel.threadCount
         defer { Parallel.threadCount = saved }
         for n in [1, 3, 8, 9] {

@@ -37,6 +37,14 @@ final class DataParallelProcessTests: XCTestCase {
         return try Launcher.ldm(["train-autoencoder", "--config", config.path], ranks: ranks, environment: environment)
     }
 
+    /// An unknown compute backend is a clear error naming the variable, not a crash.
+    func testUnknownComputeBackendIsRefused() throws {
+        let outcome = try train("bogus-backend", ranks: 1, batch: 2, environment: [ComputeBackends.environmentVariable: "bogus"])
+        XCTAssertNotEqual(outcome.status, 0)
+        XCTAssertFalse(outcome.killedBySignal, outcome.all)
+        XCTAssertTrue(outcome.all.contains("LDM_BACKEND=bogus: unknown compute backend; use one of onednn, openblas"), outcome.all)
+    }
+
     func assertSucceeded(_ outcome: ProcessOutcome, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(outcome.status, 0, outcome.all, file: file, line: line)
         XCTAssertFalse(outcome.killedBySignal, outcome.all, file: file, line: line)

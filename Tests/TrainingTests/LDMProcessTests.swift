@@ -1,6 +1,7 @@
 import Checkpoint
 import Foundation
 import Models
+import Tensor
 import TestSupport
 import XCTest
 @testable import Training
@@ -64,6 +65,10 @@ final class LDMProcessTests: XCTestCase {
         let sa = try checkpoint("two", step: 4).json(TrainingStateRecord.self, TrainingStateRecord.fileName)
         let sb = try checkpoint("one", step: 4).json(TrainingStateRecord.self, TrainingStateRecord.fileName)
         XCTAssertEqual(Double(sa.scaleFactor!), Double(sb.scaleFactor!), accuracy: 1e-6)
+        // The backend the ranks computed with is recorded and printed in the header.
+        let expectedBackend = ProcessInfo.processInfo.environment[ComputeBackends.environmentVariable] ?? "onednn"
+        XCTAssertEqual(sa.computeBackend, expectedBackend)
+        XCTAssertTrue(two.stdout.contains("compute backend: \(expectedBackend)"), two.stdout)
         // The held-out loss is a sum over samples split between ranks: the same number.
         func heldOut(_ run: String) throws -> [Double] {
             try String(contentsOf: tiny.run(run).appendingPathComponent("heldout.jsonl"), encoding: .utf8).split(separator: "\n")

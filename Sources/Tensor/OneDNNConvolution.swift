@@ -1,0 +1,180 @@
+import CDNNL
+
+// One convolution shape on oneDNN: its forward, backward-data and backward-weights primitives
+// and the reorders between our NCHW/OIHW tensors and the blocked layouts the primitives pick
+// (`dnnl_format_tag_any`: on AVX-512, channels in blocks of 16). Created once per shape and
+// kept by the backend; every call stages its tensors through pooled scratch buffers.
+
+final class OneDNNConvolution: @unchecked Sendable {
+    let geo: ConvGeometry
+    let hasBias: Bool
+    private let window: ldm_conv_window
+    private let src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, dst: dnnl_memory_desc_t, bias: dnnl_memory_desc_t
+
+    let forward: OneDNNPrimitive
+    private let forwardSrc: OneDNNReorder, forwardWeights: OneDNNReorder, forwardDst: OneDNNReorder
+
+    init(_ geo: ConvGeometry, hasBias: Bool) throws {
+        self.geo = geo
+        self.hasBias = hasBias
+        window = ldm_conv_window(stride: Int64(geo.stride), top: Int64(geo.padding.top), left: Int64(geo.padding.left),
+                                 bottom: Int64(geo.padding.bottom), right: Int64(geo.padding.right))
+        src = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_nchw)
+        weights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_oihw)
+        dst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_nchw)
+        bias = OneDNN.vector(geo.outChannels)
+        var anySrc = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_format_tag_any)
+        var anyWeights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_format_tag_any)
+        var anyDst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_format_tag_any)
+        var biasMD = bias
+        var desc = dnnl_convolution_desc_t()
+        let window = self.window
+        let status = withUnsafePointer(to: &biasMD) { b in
+            ldm_dnnl_conv_forward(&desc, &anySrc, &anyWeights, hasBias ? b : nil, &anyDst, window)
+        }
+        try OneDNN.check(status, "convolution forward descriptor for \(geo)")
+        forward = try OneDNNPrimitive("convolution forward") { dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, nil) }
+        forwardSrc = try OneDNNReorder(from: src, to: forward.layout(dnnl_query_src_md))
+        forwardWeights = try OneDNNReorder(from: weights, to: forward.layout(dnnl_query_weights_md))
+        forwardDst = try OneDNNReorder(from: forward.layout(dnnl_query_dst_md), to: dst)
+    }
+
+    var threads: Int { Parallel.threadCount }
+
+    func runForward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias b: UnsafePointer<Float>?,
+                    output: UnsafeMutablePointer<Float>) {
+        let x = Staged(input, forwardSrc, threads: threads)
+        let w = Staged(weight, forwardWeights, threads: threads)
+        let y = forwardDst.isIdentity ? nil : TensorStorage(count: OneDNN.floatCount(forwardDst.from), zeroed: false)
+        var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+            (ldm_dnnl_arg_src(), forwardSrc.to, x.raw), (ldm_dnnl_arg_weights(), forwardWeights.to, w.raw),
+            (ldm_dnnl_arg_dst(), forwardDst.from, UnsafeMutableRawPointer(y?.pointer ?? output)),
+        ]
+        if hasBias, let b { args.append((ldm_dnnl_arg_bias(), bias, UnsafeMutableRawPointer(mutating: b))) }
+        forward.run(args, threads: threads)
+        if let y { forwardDst.run(from: y.pointer, to: output, threads: threads) }
+    }
+
+    // Backward data: diff_src = conv_transpose(diff_dst, W).
+    private struct BackwardData {
+        let primitive: OneDNNPrimitive
+        let diffDst: OneDNNReorder, weights: OneDNNReorder, diffSrc: OneDNNReorder
+    }
+
+    private lazy var backwardData: Result<BackwardData, Error> = Result {
+        var anyDiffSrc = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_format_tag_any)
+        var anyWeights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_format_tag_any)
+        var anyDiffDst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_format_tag_any)
+        var desc = dnnl_convolution_desc_t()
+        try OneDNN.check(ldm_dnnl_conv_backward_data(&desc, &anyDiffSrc, &anyWeights, &anyDiffDst, window),
+                         "convolution backward-data descriptor for \(geo)")
+        let hint = forward.descriptor
+        let p = try OneDNNPrimitive("convolution backward data") {
+            dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, hint)
+        }
+        return BackwardData(primitive: p,
+                            diffDst: try OneDNNReorder(from: dst, to: p.layout(dnnl_query_diff_dst_md)),
+                            weights: try OneDNNReorder(from: weights, to: p.layout(dnnl_query_weights_md)),
+                            diffSrc: try OneDNNReorder(from: p.layout(dnnl_query_diff_src_md), to: src))
+    }
+
+    // Backward weights: diff_W = Σ_n diff_dst ⋆ src, diff_b = Σ diff_dst.
+    private struct BackwardWeights {
+        let primitive: OneDNNPrimitive
+        let src: OneDNNReorder, diffDst: OneDNNReorder, diffWeights: OneDNNReorder
+    }
+
+    private var backwardWeightsCache: [Bool: Result<BackwardWeights, Error>] = [:]
+
+    private func backwardWeights(withBias: Bool) -> Result<BackwardWeights, Error> {
+        if let cached = backwardWeightsCache[withBias] { return cached }
+        let made = Result { () throws -> BackwardWeights in
+            var anySrc = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_format_tag_any)
+            var anyDiffWeights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_format_tag_any)
+            var anyDiffDst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_format_tag_any)
+            var biasMD = bias
+            var desc = dnnl_convolution_desc_t()
+            let status = withUnsafePointer(to: &biasMD) { b in
+                ldm_dnnl_conv_backward_weights(&desc, &anySrc, &anyDiffWeights, withBias ? b : nil, &anyDiffDst, window)
+            }
+            try OneDNN.check(status, "convolution backward-weights descriptor for \(geo)")
+            let hint = forward.descriptor
+            let p = try OneDNNPrimitive("convolution backward weights") {
+                dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, hint)
+            }
+            return BackwardWeights(primitive: p,
+                                   src: try OneDNNReorder(from: src, to: p.layout(dnnl_query_src_md)),
+                                   diffDst: try OneDNNReorder(from: dst, to: p.layout(dnnl_query_diff_dst_md)),
+                                   diffWeights: try OneDNNReorder(from: p.layout(dnnl_query_diff_weights_md), to: weights))
+        }
+        backwardWeightsCache[withBias] = made
+        return made
+    }
+
+    /// Creates the backward primitives this call needs; false when oneDNN has none for them.
+    func prepareBackward(needInput: Bool, needWeight: Bool, needBias: Bool) -> Bool {
+        if needInput, case .failure = backwardData { return false }
+        if needWeight || needBias, case .failure = backwardWeights(withBias: needBias) { return false }
+        return true
+    }
+
+    func runBackward(input: Tensor, weight: Tensor, gradOutput: Tensor,
+                     needInput: Bool, needWeight: Bool, needBias: Bool) -> Conv2dKernels.Gradients {
+        var result = Conv2dKernels.Gradients()
+        // diff_dst is staged once when both primitives want the same layout.
+        var stagedGrad: (dnnl_memory_desc_t, Staged)?
+        func gradOut(_ reorder: OneDNNReorder) -> UnsafeMutableRawPointer {
+            if let (md, s) = stagedGrad, OneDNN.equal(md, reorder.to) { return s.raw }
+            let s = Staged(gradOutput.pointer, reorder, threads: threads)
+            stagedGrad = (reorder.to, s)
+            return s.raw
+        }
+        if needInput, case .success(let bd) = backwardData {
+            let gx = Tensor(uninitialized: input.shape)
+            let w = Staged(weight.pointer, bd.weights, threads: threads)
+            let dy = gradOut(bd.diffDst)
+            let dx = bd.diffSrc.isIdentity ? nil : TensorStorage(count: OneDNN.floatCount(bd.diffSrc.from), zeroed: false)
+            bd.primitive.run([(ldm_dnnl_arg_diff_dst(), bd.diffDst.to, dy), (ldm_dnnl_arg_weights(), bd.weights.to, w.raw),
+                              (ldm_dnnl_arg_diff_src(), bd.diffSrc.from, UnsafeMutableRawPointer(dx?.pointer ?? gx.pointer))],
+                             threads: threads)
+            if let dx { bd.diffSrc.run(from: dx.pointer, to: gx.pointer, threads: threads) }
+            result.input = gx
+        }
+        if needWeight || needBias, case .success(let bw) = backwardWeights(withBias: needBias) {
+            let x = Staged(input.pointer, bw.src, threads: threads)
+            let dy = gradOut(bw.diffDst)
+            let gw = Tensor(uninitialized: weight.shape)
+            let dw = bw.diffWeights.isIdentity ? nil : TensorStorage(count: OneDNN.floatCount(bw.diffWeights.from), zeroed: false)
+            let gb = needBias ? Tensor(uninitialized: [geo.outChannels]) : nil
+            var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
+                (ldm_dnnl_arg_src(), bw.src.to, x.raw), (ldm_dnnl_arg_diff_dst(), bw.diffDst.to, dy),
+                (ldm_dnnl_arg_diff_weights(), bw.diffWeights.from, UnsafeMutableRawPointer(dw?.pointer ?? gw.pointer)),
+            ]
+            if let gb { args.append((ldm_dnnl_arg_diff_bias(), bias, UnsafeMutableRawPointer(gb.pointer))) }
+            bw.primitive.run(args, threads: threads)
+            if let dw { bw.diffWeights.run(from: dw.pointer, to: gw.pointer, threads: threads) }
+            if needWeight { result.weight = gw }
+            result.bias = gb
+        }
+        return result
+    }
+}
+
+/// A tensor in the layout a primitive wants: the caller's buffer when it already is, else a
+/// pooled copy reordered into it (kept alive as long as this value).
+private struct Staged {
+    let storage: TensorStorage?
+    let raw: UnsafeMutableRawPointer
+
+    init(_ pointer: UnsafePointer<Float>, _ reorder: OneDNNReorder, threads: Int) {
+        if reorder.isIdentity {
+            storage = nil
+            raw = UnsafeMutableRawPointer(mutating: pointer)
+        } else {
+            let s = TensorStorage(count: OneDNN.floatCount(reorder.to), zeroed: false)
+            reorder.run(from: pointer, to: s.pointer, threads: threads)
+            storage = s
+            raw = UnsafeMutableRawPointer(s.pointer)
+        }
+    }
+}
