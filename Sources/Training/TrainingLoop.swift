@@ -42,6 +42,8 @@ protocol TrainingTask: AnyObject {
     func trainingState() throws -> TrainingStateRecord
     /// Dataset identity written into the manifest.
     var datasetIdentity: String { get }
+    /// A digest of the training data's content, compared across ranks before training.
+    func dataContentDigest() throws -> String
     /// Called just before the replica digest of a checkpoint (e.g. BatchNorm buffers broadcast).
     func prepareCheckpoint() throws
     /// Outputs of a run that reached `max_steps` (the final model file).
@@ -56,6 +58,7 @@ extension TrainingTask {
     /// Trains to `trainer.max_steps` or until a stop is requested (then checkpoints and returns).
     func runTrainingLoop() throws {
         let trainer = trainerConfig
+        try verifyRanksAgree()
         for line in runHeader() { reporter.say(line) }
         while step < trainer.maxSteps {
             let metrics = try stepTime.time { try trainStep() }
@@ -79,6 +82,14 @@ extension TrainingTask {
         }
         reportCommunicationTime()
         try finish()
+    }
+
+    /// Every rank must train with rank 0's config and data (collective; see RankConsistency).
+    func verifyRanksAgree() throws {
+        guard communicator.size > 1 else { return }
+        let config = try trainingState().config
+        try RankConsistency.verify(["config": XXH64.hexString(XXH64.hash(config)), "dataset": datasetIdentity,
+                                    "data content": try dataContentDigest()], communicator: communicator)
     }
 
     func reportCommunicationTime() {

@@ -100,3 +100,27 @@ final class ReaderBoundsTests: XCTestCase {
         AAB8cgDnLyqzIAMQAA==
         """
 }
+
+/// Two copies of Fashion-MNIST that differ in one pixel have different content digests (what
+/// ranks compare before training); equal copies have equal ones.
+final class DatasetContentDigestTests: XCTestCase {
+    func testFashionMNISTDigestSeesOnePixel() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("digest-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        func copy(_ name: String, pixel: UInt8) throws -> URL {
+            let directory = root.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            var images: [UInt8] = [0, 0, 0x08, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28] + [UInt8](repeating: 0, count: 2 * 784)
+            images[16 + 100] = pixel
+            try Data(images).write(to: directory.appendingPathComponent("train-images-idx3-ubyte"))
+            try Data([0, 0, 0x08, 1, 0, 0, 0, 2, 3, 7]).write(to: directory.appendingPathComponent("train-labels-idx1-ubyte"))
+            return directory
+        }
+        let a = try FashionMNIST(directory: try copy("a", pixel: 9), split: .train)
+        let b = try FashionMNIST(directory: try copy("b", pixel: 9), split: .train)
+        let c = try FashionMNIST(directory: try copy("c", pixel: 10), split: .train)
+        XCTAssertEqual(a.identity, c.identity, "the identity alone cannot tell these copies apart")
+        XCTAssertEqual(a.contentDigest(), b.contentDigest())
+        XCTAssertNotEqual(a.contentDigest(), c.contentDigest())
+    }
+}
