@@ -70,7 +70,7 @@ public enum PNG {
         }
         defer { png_image_free(&image) }
         guard ok != 0 else {
-            throw DataError.unreadable(path: url.path, reason: "cannot write PNG (\(message(of: image)))")
+            throw DataError.unwritable(path: url.path, reason: "PNG encoding or writing failed (\(message(of: image)))")
         }
     }
 

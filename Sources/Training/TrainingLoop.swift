@@ -59,6 +59,7 @@ extension TrainingTask {
     func runTrainingLoop() throws {
         let trainer = trainerConfig
         try verifyRanksAgree()
+        try requireWritableRunDirectory()
         for line in runHeader() { reporter.say(line) }
         while step < trainer.maxSteps {
             let metrics = try stepTime.time { try trainStep() }
@@ -90,6 +91,19 @@ extension TrainingTask {
         let config = try trainingState().config
         try RankConsistency.verify(["config": XXH64.hexString(XXH64.hash(config)), "dataset": datasetIdentity,
                                     "data content": try dataContentDigest()], communicator: communicator)
+    }
+
+    /// A run directory that cannot take files (read-only, full, no permission) fails here, by
+    /// path, instead of after the work of the steps before the first grid or checkpoint.
+    func requireWritableRunDirectory() throws {
+        let probe = runDirectory.appendingPathComponent(".write-probe-rank\(communicator.rank)-\(getpid())")
+        do {
+            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw FileError("create the run directory", path: runDirectory.path, detail: error.localizedDescription)
+        }
+        try AtomicFile.write(Data("probe\n".utf8), to: probe)
+        try FileManager.default.removeItem(at: probe)
     }
 
     func reportCommunicationTime() {
