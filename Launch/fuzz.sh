@@ -33,10 +33,16 @@ done
 [ ${#selected[@]} -gt 0 ] || selected=("${targets[@]}")
 
 echo "fuzz: building ${#selected[@]} target(s) with -sanitize=fuzzer,address"
-# (The linker's warning about __asan_extra_spill_area is harmless and filtered out.)
+# (The linker's warning about __asan_extra_spill_area is harmless.)
+mkdir -p .build-fuzz/logs
 for target in "${selected[@]}"; do
-  (cd Fuzz && nice -n 10 swift build -c release --sanitize=fuzzer --sanitize=address --product "$target" 2>&1 |
-     { grep -v "Cannot export local symbol '__asan_extra_spill_area'" || true; } | tail -1)
+  build_log=.build-fuzz/logs/build-$target.log
+  if ! (cd Fuzz && nice -n 10 swift build -c release --sanitize=fuzzer --sanitize=address --product "$target") >"$build_log" 2>&1; then
+    grep -v "__asan_extra_spill_area" "$build_log" | tail -30 >&2
+    echo "fuzz: building $target failed (whole log: $build_log)" >&2
+    exit 2
+  fi
+  tail -1 "$build_log"
 done
 bin=Fuzz/.build/release
 out=.build-fuzz
