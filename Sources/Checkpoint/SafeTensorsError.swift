@@ -29,6 +29,12 @@ public struct SafeTensorsError: Error, CustomStringConvertible, LocalizedError, 
         case dataSizeMismatch(shape: [Int], dtype: SafeTensorsDType, expectedBytes: Int, actualBytes: Int)
         /// Two tensors claim the same bytes.
         case overlappingData(otherKey: String)
+        /// A tensor starts after the end of the one before it (in offset order): bytes nobody owns.
+        case gapBeforeData(begin: Int, expectedBegin: Int)
+        /// The tensors end before the file does: the header length or the offsets are wrong.
+        case notFullyCovered(coveredBytes: Int, bufferLength: Int)
+        /// The header-length prefix is beyond the format's limit (not a safetensors file?).
+        case headerTooLarge(headerLength: UInt64, limit: Int)
         /// The header describes a well-formed layout that the file ends before.
         case truncated(expectedBufferLength: Int, actualBufferLength: Int)
         /// A requested tensor is not in the file; `similar` lists names sharing its last component.
@@ -77,6 +83,14 @@ public struct SafeTensorsError: Error, CustomStringConvertible, LocalizedError, 
             text += "data_offsets hold \(actual) bytes, but shape \(shape) of \(dtype.rawValue) needs \(expected)"
         case .overlappingData(let other):
             text += "data overlaps that of tensor '\(other)'"
+        case .gapBeforeData(let begin, let expected):
+            text += "data starts at offset \(begin), but the tensor before it ends at \(expected) "
+                + "(tensors must be packed with no gap)"
+        case .notFullyCovered(let covered, let length):
+            text += "file not fully covered: the tensors hold \(covered) bytes but \(length) follow the header "
+                + "(wrong header length or data_offsets; refusing to read shifted data)"
+        case .headerTooLarge(let length, let limit):
+            text += "header length \(length) exceeds the format's limit of \(limit) bytes (not a safetensors file?)"
         case .truncated(let expected, let actual):
             text += "file is truncated: the header describes \(expected) bytes of tensor data, only \(actual) are present"
         case .missingKey(let available, let similar):

@@ -16,6 +16,8 @@ public struct SafeTensorsEntry: Equatable, Sendable {
 /// the 8-byte length prefix starts 8-byte aligned).
 struct SafeTensorsHeader {
     static let metadataKey = "__metadata__"
+    /// The reference implementation's limit on the JSON header (100 MB).
+    static let maximumLength = 100_000_000
 
     var entries: [String: SafeTensorsEntry]
     var metadata: [String: String]
@@ -48,12 +50,16 @@ struct SafeTensorsHeader {
         guard raw.shape.allSatisfy({ $0 >= 0 }) else {
             throw fail(.invalidEntry(reason: "negative dimension in shape \(raw.shape)"))
         }
-        var byteCount = dtype.byteSize
+        // Element count in shape order, then bytes, both overflow-checked (as the reference does),
+        // so a zero dimension cannot hide a product of the others that does not fit.
+        var elementCount = 1
         for dimension in raw.shape {
-            let (product, overflow) = byteCount.multipliedReportingOverflow(by: dimension)
+            let (product, overflow) = elementCount.multipliedReportingOverflow(by: dimension)
             guard !overflow else { throw fail(.invalidEntry(reason: "shape \(raw.shape) is too large")) }
-            byteCount = product
+            elementCount = product
         }
+        let (byteCount, overflow) = elementCount.multipliedReportingOverflow(by: dtype.byteSize)
+        guard !overflow else { throw fail(.invalidEntry(reason: "shape \(raw.shape) is too large")) }
         guard raw.data_offsets.count == 2 else {
             throw fail(.invalidEntry(reason: "data_offsets must be [begin, end], got \(raw.data_offsets)"))
         }
@@ -67,30 +73,42 @@ struct SafeTensorsHeader {
         return SafeTensorsEntry(dtype: dtype, shape: raw.shape, dataRange: begin..<end)
     }
 
-    /// Rejects tensors sharing bytes and tensors past the end of the buffer. A buffer shorter
-    /// than a gap-free layout from offset 0 is reported as truncation (the writer was cut off);
-    /// anything else past the end as out-of-bounds offsets (the header is wrong).
+    /// Requires what the reference implementation requires: the tensors, ordered by offset,
+    /// tile the data buffer exactly, from byte 0 to its end, with no gap and no overlap. A
+    /// header length that is off by a few bytes (padding spaces keep the JSON valid) then shows
+    /// as a buffer the tensors do not fully cover, instead of every tensor read shifted.
+    ///
+    /// Past the end of the buffer: a gap-free layout is reported as truncation (the writer was
+    /// cut off), anything else as out-of-bounds offsets (the header is wrong).
     private static func checkLayout(_ entries: [String: SafeTensorsEntry], bufferLength: Int, file: String) throws {
         let ordered = entries.sorted {
             ($0.value.dataRange.lowerBound, $0.value.dataRange.upperBound, $0.key)
                 < ($1.value.dataRange.lowerBound, $1.value.dataRange.upperBound, $1.key)
         }
         var reach = 0, reachOwner: String?
-        var gapFree = true
-        for (name, entry) in ordered where !entry.dataRange.isEmpty {
+        var firstGap: (name: String, entry: SafeTensorsEntry, expectedBegin: Int)?
+        for (name, entry) in ordered {
             if let owner = reachOwner, entry.dataRange.lowerBound < reach {
                 throw SafeTensorsError(file: file, key: name, .overlappingData(otherKey: owner))
             }
-            if entry.dataRange.lowerBound != reach { gapFree = false }
+            if entry.dataRange.lowerBound != reach, firstGap == nil { firstGap = (name, entry, reach) }
             reach = entry.dataRange.upperBound
-            reachOwner = name
+            if !entry.dataRange.isEmpty { reachOwner = name }
         }
-        guard let (name, entry) = ordered.first(where: { $0.value.dataRange.upperBound > bufferLength }) else { return }
-        if gapFree {
-            throw SafeTensorsError(file: file, key: name, .truncated(expectedBufferLength: reach, actualBufferLength: bufferLength))
+        if let (name, entry) = ordered.first(where: { $0.value.dataRange.upperBound > bufferLength }) {
+            if firstGap == nil {
+                throw SafeTensorsError(file: file, key: name, .truncated(expectedBufferLength: reach, actualBufferLength: bufferLength))
+            }
+            throw SafeTensorsError(file: file, key: name, .dataOffsetsOutOfBounds(
+                begin: entry.dataRange.lowerBound, end: entry.dataRange.upperBound, bufferLength: bufferLength))
         }
-        throw SafeTensorsError(file: file, key: name, .dataOffsetsOutOfBounds(
-            begin: entry.dataRange.lowerBound, end: entry.dataRange.upperBound, bufferLength: bufferLength))
+        if let gap = firstGap {
+            throw SafeTensorsError(file: file, key: gap.name, .gapBeforeData(
+                begin: gap.entry.dataRange.lowerBound, expectedBegin: gap.expectedBegin))
+        }
+        guard reach == bufferLength else {
+            throw SafeTensorsError(file: file, .notFullyCovered(coveredBytes: reach, bufferLength: bufferLength))
+        }
     }
 
     private static func translate(_ error: DecodingError, file: String) -> SafeTensorsError {

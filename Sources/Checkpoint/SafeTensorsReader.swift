@@ -39,6 +39,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard headerLength <= UInt64(bytes.count - 8) else {
             throw SafeTensorsError(file: path, .headerLengthExceedsFile(headerLength: headerLength, fileSize: bytes.count))
         }
+        guard headerLength <= UInt64(SafeTensorsHeader.maximumLength) else {
+            throw SafeTensorsError(file: path, .headerTooLarge(headerLength: headerLength, limit: SafeTensorsHeader.maximumLength))
+        }
         dataStart = 8 + Int(headerLength)
         let header = try SafeTensorsHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[8..<dataStart]),
                                                  bufferLength: bytes.count - dataStart, file: path)

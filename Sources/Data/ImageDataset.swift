@@ -15,6 +15,9 @@ public protocol ImageDataset {
     /// The image at `index`, already at `width`×`height` with `channels` channels.
     func image(at index: Int) throws -> Image8
     func label(at index: Int) -> Int?
+    /// What tells two copies of the data apart (compared across ranks before training): a
+    /// digest of the content where that is cheap; by default the identity.
+    func contentDigest() -> String
     /// Whether the data has captions (a text-conditional model's condition).
     var hasCaptions: Bool { get }
     /// The caption of image `index` (nil: none).
@@ -27,6 +30,8 @@ extension ImageDataset {
 }
 
 extension ImageDataset {
+    public func contentDigest() -> String { identity }
+
     /// Images `indices` as a [N, C, H, W] tensor scaled to [−1, 1], and their labels
     /// (−1 where unlabelled). Images are decoded in parallel.
     public func batch(_ indices: [Int]) throws -> (images: Tensor, labels: [Int]) {

@@ -39,7 +39,15 @@ public enum PNG {
         precondition(outChannels == 1 || outChannels == 3, "PNG.read: channels must be 1 or 3")
         image.format = outChannels == 3 ? UInt32(PNG_FORMAT_RGB) : UInt32(PNG_FORMAT_GRAY)
         let width = Int(image.width), height = Int(image.height)
-        var pixels = [UInt8](repeating: 0, count: width * height * outChannels)
+        // Sized by the header, so checked against the file first: deflate expands at most
+        // ~1032:1, and 1-bit palette pixels become 3 bytes here (24 per packed byte).
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
+        let (pixelCount, overflow) = width.multipliedReportingOverflow(by: height * outChannels)
+        guard !overflow, pixelCount <= 24 * 1032 * max(fileSize, 1) else {
+            throw DataError.malformed(path: url.path, reason: "header says \(width)×\(height) pixels, "
+                + "more than a \(fileSize)-byte PNG can hold")
+        }
+        var pixels = [UInt8](repeating: 0, count: pixelCount)
         var black = png_color(red: 0, green: 0, blue: 0)
         let ok = pixels.withUnsafeMutableBytes { buffer in
             png_image_finish_read(&image, &black, buffer.baseAddress, 0, nil)
@@ -62,7 +70,7 @@ public enum PNG {
         }
         defer { png_image_free(&image) }
         guard ok != 0 else {
-            throw DataError.unreadable(path: url.path, reason: "cannot write PNG (\(message(of: image)))")
+            throw DataError.unwritable(path: url.path, reason: "PNG encoding or writing failed (\(message(of: image)))")
         }
     }
 

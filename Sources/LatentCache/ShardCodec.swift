@@ -91,14 +91,28 @@ public enum ShardCodec {
         guard v == version else { throw bad("shard format version \(v), this build reads \(version)") }
         guard let dtype = LatentDType(code: bytes[12]) else { throw bad("unknown dtype code \(bytes[12])") }
         guard let stored = StoredLatent(code: bytes[13]) else { throw bad("unknown stored-field code \(bytes[13])") }
-        let count = Int(readLE(bytes, 16) as UInt64), first = Int(readLE(bytes, 24) as UInt64)
+        // Every size is checked against the file's length before anything is sized by it.
+        func integer(at offset: Int, _ name: String) throws -> Int {
+            let value: UInt64 = readLE(bytes, offset)
+            guard let int = Int(exactly: value) else { throw bad("\(name) \(value) is out of range") }
+            return int
+        }
+        let count = try integer(at: 16, "sample count"), first = try integer(at: 24, "first sample")
         let shape = [Int(readLE(bytes, 32) as UInt32), Int(readLE(bytes, 36) as UInt32), Int(readLE(bytes, 40) as UInt32)]
-        let payload = Int(readLE(bytes, 48) as UInt64), frame = Int(readLE(bytes, 56) as UInt64)
-        guard headerSize + frame == bytes.count else {
+        let payload = try integer(at: 48, "payload size"), frame = try integer(at: 56, "frame size")
+        guard frame == bytes.count - headerSize else {
             throw bad("header declares a \(frame)-byte frame but the file holds \(bytes.count - headerSize) bytes after the header (truncated?)")
         }
-        let minimum = count * 12 + stored.fieldCount * count * shape.reduce(1, *) * dtype.byteCount
-        guard payload >= minimum else { throw bad("payload of \(payload) bytes cannot hold \(count) samples of \(shape)") }
+        // A zstd block expands to at most 128 KiB from at least 4 bytes (an RLE block).
+        guard payload <= frame * Zstd.maximumExpansion else {
+            throw bad("payload of \(payload) bytes cannot come from a \(frame)-byte zstd frame")
+        }
+        // Indices and labels (12 bytes a sample), then the latent fields.
+        guard let indexBytes = checkedProduct([count, 12]),
+              let latentBytes = checkedProduct([count, stored.fieldCount, dtype.byteCount] + shape),
+              case let (minimum, false) = indexBytes.addingReportingOverflow(latentBytes), payload >= minimum else {
+            throw bad("payload of \(payload) bytes cannot hold \(count) samples of \(shape)")
+        }
         return Header(dtype: dtype, stored: stored, hasCaptions: bytes[14] != 0, sampleCount: count, firstSample: first,
                       latentShape: shape, payloadBytes: payload, frameBytes: frame)
     }
@@ -166,6 +180,17 @@ public enum ShardCodec {
             return LatentShard(firstSample: h.firstSample, latentShape: h.latentShape, stored: h.stored, datasetIndices: indices,
                                labels: labels, fields: fields, captions: captions)
         }
+    }
+
+    /// The product of `factors`, or nil when it does not fit in an Int.
+    static func checkedProduct(_ factors: [Int]) -> Int? {
+        var product = 1
+        for factor in factors {
+            let (next, overflow) = product.multipliedReportingOverflow(by: factor)
+            if overflow { return nil }
+            product = next
+        }
+        return product
     }
 
     // MARK: Little-endian helpers

@@ -6,7 +6,7 @@ import Foundation
 /// shard's bytes still hash to the sidecar's checksum, so a shard from a crashed, corrupted or
 /// differently configured run is rewritten. Rank 0 builds the manifest from the sidecars, so
 /// ranks never send shard metadata to each other.
-struct ShardSidecar: Codable, Equatable {
+public struct ShardSidecar: Codable, Equatable {
     var file: String
     var split: String
     var firstSample: Int
@@ -31,7 +31,7 @@ struct ShardSidecar: Codable, Equatable {
 
     static func fileName(forShard shard: String) -> String { shard + ".json" }
 
-    static func read(_ url: URL) -> ShardSidecar? {
+    public static func read(_ url: URL) -> ShardSidecar? {
         guard let data = try? Data(contentsOf: url) else { return nil }
         return try? JSONDecoder().decode(ShardSidecar.self, from: data)
     }

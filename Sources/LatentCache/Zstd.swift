@@ -8,6 +8,10 @@ import Foundation
 /// single-threaded on purpose: zstd's multi-threaded mode produces different bytes, and the
 /// cache must be byte-identical however many ranks or threads wrote it.
 enum Zstd {
+    /// The most a frame can expand: a block holds at most 128 KiB and takes at least 4 bytes
+    /// (a 3-byte block header and one byte repeated, an RLE block).
+    static let maximumExpansion = (128 * 1024) / 4
+
     struct Failure: Error, CustomStringConvertible {
         let message: String
         var description: String { message }

@@ -194,6 +194,7 @@ extension AutoencoderTrainer {
     var trainerConfig: TrainerConfig { config.trainer }
     var metricOrder: [String] { ["rec_loss", "p_loss", "kl_loss", "quant_loss", "perplexity", "g_loss", "d_weight", "disc_loss"] }
     var datasetIdentity: String { dataset.identity }
+    func dataContentDigest() throws -> String { dataset.contentDigest() }
 
     func runHeader() -> [String] {
         let ae = config.model.autoencoder

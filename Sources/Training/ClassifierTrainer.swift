@@ -96,6 +96,7 @@ public final class ClassifierTrainer: TrainingTask {
     var trainerConfig: TrainerConfig { config.trainer }
     var metricOrder: [String] { ["loss", "accuracy", "lr"] }
     var datasetIdentity: String { dataset.identity }
+    func dataContentDigest() throws -> String { dataset.contentDigest() }
 
     func runHeader() -> [String] {
         let c = config.model.classifier

@@ -119,6 +119,8 @@ public final class LDMTrainer: TrainingTask {
 
     var trainerConfig: TrainerConfig { config.trainer }
     var metricOrder: [String] { ["loss", "grad_norm", "lr", "scale_factor"] }
+    /// The manifest lists every shard with its XXH64, so its bytes identify the cache's content.
+    func dataContentDigest() throws -> String { XXH64.hexString(XXH64.hash(try reader.manifest.encoded())) }
     var datasetIdentity: String { "latent-cache:\(reader.manifest.autoencoder.fingerprint):\(config.data.trainSplit)/\(reader.sampleCount)" }
 
     func runHeader() -> [String] {

@@ -42,6 +42,8 @@ protocol TrainingTask: AnyObject {
     func trainingState() throws -> TrainingStateRecord
     /// Dataset identity written into the manifest.
     var datasetIdentity: String { get }
+    /// A digest of the training data's content, compared across ranks before training.
+    func dataContentDigest() throws -> String
     /// Called just before the replica digest of a checkpoint (e.g. BatchNorm buffers broadcast).
     func prepareCheckpoint() throws
     /// Outputs of a run that reached `max_steps` (the final model file).
@@ -57,6 +59,8 @@ extension TrainingTask {
     func runTrainingLoop() throws {
         let trainer = trainerConfig
         try ComputeBackends.validateEnvironment()
+        try verifyRanksAgree()
+        try requireWritableRunDirectory()
         for line in runHeader() { reporter.say(line) }
         reporter.say("compute backend: \(ComputeBackends.currentSummary)")
         while step < trainer.maxSteps {
@@ -81,6 +85,27 @@ extension TrainingTask {
         }
         reportCommunicationTime()
         try finish()
+    }
+
+    /// Every rank must train with rank 0's config and data (collective; see RankConsistency).
+    func verifyRanksAgree() throws {
+        guard communicator.size > 1 else { return }
+        let config = try trainingState().config
+        try RankConsistency.verify(["config": XXH64.hexString(XXH64.hash(config)), "dataset": datasetIdentity,
+                                    "data content": try dataContentDigest()], communicator: communicator)
+    }
+
+    /// A run directory that cannot take files (read-only, full, no permission) fails here, by
+    /// path, instead of after the work of the steps before the first grid or checkpoint.
+    func requireWritableRunDirectory() throws {
+        let probe = runDirectory.appendingPathComponent(".write-probe-rank\(communicator.rank)-\(getpid())")
+        do {
+            try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw FileError("create the run directory", path: runDirectory.path, detail: error.localizedDescription)
+        }
+        try AtomicFile.write(Data("probe\n".utf8), to: probe)
+        try FileManager.default.removeItem(at: probe)
     }
 
     func reportCommunicationTime() {

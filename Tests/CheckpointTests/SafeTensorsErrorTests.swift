@@ -101,6 +101,73 @@ final class SafeTensorsErrorTests: XCTestCase {
         }
     }
 
+    /// A model file whose header length is one byte short: the header's padding spaces keep it
+    /// valid JSON, so only the coverage check stops every tensor being read one byte early.
+    func testHeaderLengthOneByteShortIsRefused() throws {
+        let original = try Data(contentsOf: SafeTensorsInteropTests.fixtures.appendingPathComponent("python_reference_f16.safetensors"))
+        let declared = original.prefix(8).withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+        XCTAssertEqual(original[8 + declared - 1], UInt8(ascii: " "), "the fixture's header must end in padding")
+        var mutated = original
+        mutated.replaceSubrange(0..<8, with: withUnsafeBytes(of: UInt64(declared - 1).littleEndian, Array.init))
+        let url = directory.appendingPathComponent("short-header.safetensors")
+        try mutated.write(to: url)
+        let dataLength = original.count - 8 - declared
+        assertError(.notFullyCovered(coveredBytes: dataLength, bufferLength: dataLength + 1), in: url) {
+            try SafeTensors.read(url)
+        }
+        XCTAssertTrue(try SafeTensors.read(SafeTensorsInteropTests.fixtures.appendingPathComponent("python_reference_f16.safetensors")).names.count > 0)
+    }
+
+    func testTrailingBytesAfterTensorsAreRefused() throws {
+        let url = try craft("trailing.safetensors", header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+                            data: [0, 0, 0, 0, 7, 7])
+        assertError(.notFullyCovered(coveredBytes: 4, bufferLength: 6), in: url) { try SafeTensors.read(url) }
+        let empty = try craft("empty-with-data.safetensors", header: "{}", data: [1])
+        assertError(.notFullyCovered(coveredBytes: 0, bufferLength: 1), in: empty) { try SafeTensors.read(empty) }
+    }
+
+    func testGapsBetweenTensorsAreRefused() throws {
+        let gap = try craft("gap.safetensors", header: #"""
+            {"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}
+            """#, data: Array(repeating: 0, count: 12))
+        assertError(.gapBeforeData(begin: 8, expectedBegin: 4), key: "b", in: gap) { try SafeTensors.read(gap) }
+        let late = try craft("late.safetensors", header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                             data: Array(repeating: 0, count: 8))
+        assertError(.gapBeforeData(begin: 4, expectedBegin: 0), key: "a", in: late) { try SafeTensors.read(late) }
+        // An empty tensor may sit at the running offset, not inside another tensor's bytes.
+        let inside = try craft("inside.safetensors", header: #"""
+            {"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]}}
+            """#, data: Array(repeating: 0, count: 8))
+        assertError(.overlappingData(otherKey: "a"), key: "e", in: inside) { try SafeTensors.read(inside) }
+        let packed = try craft("packed.safetensors", header: #"""
+            {"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"e":{"dtype":"F32","shape":[0,3],"data_offsets":[4,4]},"b":{"dtype":"F16","shape":[2],"data_offsets":[4,8]}}
+            """#, data: Array(repeating: 0, count: 8))
+        XCTAssertEqual(try SafeTensors.read(packed).tensor(named: "e").shape, [0, 3])
+    }
+
+    /// A zero dimension must not hide a product of the other dimensions that overflows.
+    func testShapeOverflowBeforeAZeroDimensionIsRefused() throws {
+        let url = try craft("overflow.safetensors",
+                            header: #"{"w":{"dtype":"F32","shape":[4611686018427387904,4,0],"data_offsets":[0,0]}}"#)
+        assertError(.invalidEntry(reason: "shape [4611686018427387904, 4, 0] is too large"), key: "w", in: url) {
+            try SafeTensors.read(url)
+        }
+    }
+
+    /// A header length past the format's 100 MB limit is refused before the header is decoded
+    /// (a sparse file, so the test writes almost nothing).
+    func testHeaderLongerThanTheFormatLimitIsRefused() throws {
+        let url = directory.appendingPathComponent("huge-header.safetensors")
+        let length = UInt64(SafeTensorsHeader.maximumLength + 1)
+        try Data(withUnsafeBytes(of: length.littleEndian, Array.init)).write(to: url)
+        let handle = try FileHandle(forWritingTo: url)
+        try handle.truncate(atOffset: length + 8)
+        try handle.close()
+        assertError(.headerTooLarge(headerLength: length, limit: SafeTensorsHeader.maximumLength), in: url) {
+            try SafeTensors.read(url)
+        }
+    }
+
     func testDataSizeNotMatchingShape() throws {
         let url = try craft("size.safetensors", header: #"{"w":{"dtype":"F16","shape":[2,3],"data_offsets":[0,10]}}"#,
                             data: Array(repeating: 0, count: 10))

@@ -53,4 +53,31 @@ final class ShardCodecTests: XCTestCase {
         assertThrows(["train-000001.shard"]) { _ = try ShardCodec.decode(flipped, shard: "train-000001.shard") }
         assertThrows(["train-000001.shard", "magic"]) { _ = try ShardCodec.decode([UInt8](repeating: 0, count: 80), shard: "train-000001.shard") }
     }
+
+    /// A real shard's header with one field replaced (little-endian at `offset`).
+    func patched(_ bytes: [UInt8], _ offset: Int, _ value: UInt64, width: Int = 8) -> [UInt8] {
+        var out = bytes
+        for k in 0..<width { out[offset + k] = UInt8(truncatingIfNeeded: value >> (8 * k)) }
+        return out
+    }
+
+    /// Sizes in the header are checked against the file's length before anything is sized by
+    /// them: each of these trapped (Int conversion, overflow) or allocated terabytes before.
+    func testHeaderSizesAreCheckedBeforeAnythingIsAllocated() throws {
+        let good = try ShardCodec.encode(randomShard(count: 3), dtype: .float16, level: 3)
+        let name = "train-000002.shard"
+        assertThrows([name, "sample count 9223372036854775808 is out of range"]) {
+            _ = try ShardCodec.decode(patched(good, 16, 1 << 63), shard: name)
+        }
+        assertThrows([name, "payload size 18446744073709551615 is out of range"]) {
+            _ = try ShardCodec.decode(patched(good, 48, .max), shard: name)
+        }
+        assertThrows([name, "frame"]) { _ = try ShardCodec.decode(patched(good, 56, UInt64(Int.max)), shard: name) }
+        // A terabyte payload announced by a frame of a few hundred bytes.
+        assertThrows([name, "cannot come from a"]) { _ = try ShardCodec.decode(patched(good, 48, 1 << 40), shard: name) }
+        // C·h·w·N overflows Int; the payload check must not trap computing it.
+        let wide = patched(patched(patched(good, 32, 0xFFFF_FFFF, width: 4), 36, 0xFFFF_FFFF, width: 4), 40, 0xFFFF_FFFF, width: 4)
+        assertThrows([name, "cannot hold"]) { _ = try ShardCodec.decode(wide, shard: name) }
+        XCTAssertEqual(try ShardCodec.decode(good, shard: name).sampleCount, 3)
+    }
 }

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets in Fuzz/ (address sanitizer + libFuzzer, through the Swift
+# toolchain's -sanitize=fuzzer,address) and runs them, one after another, at low priority.
+#
+#   Launch/fuzz.sh                       # every target, 60 s each
+#   Launch/fuzz.sh FuzzSafeTensors --runs 1000000
+#   Launch/fuzz.sh all --seconds 1800
+#   Launch/fuzz.sh --list
+#
+# Each target starts from its seed corpus (Fuzz/Corpus/<target>, small files the project
+# writes or reads) and grows a working corpus in .build-fuzz/corpus/<target>, which is not
+# part of the repository. A crash, a hang (-timeout) or an allocation over -malloc_limit_mb
+# stops that target with its input saved as .build-fuzz/artifacts/<target>-crash-…; turn it
+# into a regression test next to the reader's tests. The summary gives executions per target;
+# the exit status is non-zero if any target failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+targets=(FuzzSafeTensors FuzzLatentShard FuzzShardSidecar FuzzCacheManifest FuzzCheckpointManifest
+         FuzzTrainerState FuzzIDX FuzzPNG FuzzConfig FuzzDiffusersConfig)
+selected=()
+limit=(-max_total_time=60)
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runs) limit=("-runs=$2"); shift 2 ;;
+    --seconds) limit=("-max_total_time=$2"); shift 2 ;;
+    --list) printf '%s\n' "${targets[@]}"; exit 0 ;;
+    all) selected=("${targets[@]}"); shift ;;
+    Fuzz*) selected+=("$1"); shift ;;
+    *) echo "fuzz.sh: unknown argument '$1' (a target, all, --runs N, --seconds S, --list)" >&2; exit 2 ;;
+  esac
+done
+[ ${#selected[@]} -gt 0 ] || selected=("${targets[@]}")
+
+echo "fuzz: building ${#selected[@]} target(s) with -sanitize=fuzzer,address"
+# (The linker's warning about __asan_extra_spill_area is harmless.)
+mkdir -p .build-fuzz/logs
+for target in "${selected[@]}"; do
+  build_log=.build-fuzz/logs/build-$target.log
+  if ! (cd Fuzz && nice -n 10 swift build -c release --sanitize=fuzzer --sanitize=address --product "$target") >"$build_log" 2>&1; then
+    grep -v "__asan_extra_spill_area" "$build_log" | tail -30 >&2
+    echo "fuzz: building $target failed (whole log: $build_log)" >&2
+    exit 2
+  fi
+  tail -1 "$build_log"
+done
+bin=Fuzz/.build/release
+out=.build-fuzz
+mkdir -p "$out/artifacts" "$out/logs"
+
+summary=()
+failed=0
+for target in "${selected[@]}"; do
+  corpus=$out/corpus/$target
+  mkdir -p "$corpus"
+  log=$out/logs/$target.log
+  echo "fuzz: $target ${limit[*]}"
+  status=0
+  # -rss_limit_mb and -malloc_limit_mb: a reader must not size memory by what a file claims.
+  # -detect_leaks=0 (and ASan's check at exit): the toolchain's Foundation leaks one 4 KiB buffer reading an empty file
+  # (Data(contentsOf:)), which is not the readers' doing; growth still hits the RSS limit.
+  ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS} nice -n 19 "$bin/$target" "$corpus" "Fuzz/Corpus/$target" "${limit[@]}" \
+    -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 -detect_leaks=0 -print_final_stats=1 \
+    -artifact_prefix="$out/artifacts/$target-" >"$log" 2>&1 || status=$?
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  seconds=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
+  if [ "$status" -eq 0 ]; then
+    result="ok"
+  else
+    result="FAILED (exit $status): $(grep -m1 -E 'ERROR: |==ERROR|Fatal error|deadly signal|out-of-memory|malloc\(' "$log" || echo "see $log")"
+    failed=1
+  fi
+  summary+=("$(printf '%-24s %10s executions %6s s  %s' "$target" "${runs:-?}" "${seconds:-?}" "$result")")
+  echo "  ${summary[-1]}"
+done
+echo "fuzz: summary"
+printf '  %s\n' "${summary[@]}"
+exit "$failed"
