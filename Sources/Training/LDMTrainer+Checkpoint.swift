@@ -118,6 +118,7 @@ extension LDMTrainer {
         if communicator.isRoot {
             try reporter.resume(atStep: step)
             try HeldOutDiffusionLoss.truncate(runDirectory.appendingPathComponent("heldout.jsonl"), afterStep: step)
+            try HeldOutDiffusionLoss.truncate(runDirectory.appendingPathComponent(Self.sampleQualityFile), afterStep: step)
         }
         if checkpoint.worldSize != communicator.size {
             reporter.say("resume: world size \(checkpoint.worldSize) -> \(communicator.size): data order, noise streams, optimizer "

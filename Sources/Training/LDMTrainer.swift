@@ -43,6 +43,8 @@ public final class LDMTrainer: TrainingTask {
     /// The first stage that decodes grids (loaded lazily on rank 0).
     var firstStage: FirstStageModel?
     let heldOut: HeldOutDiffusionLoss?
+    /// The light generation check's classifier and reference features (loaded at first use).
+    var sampleQuality: SampleQualityState?
     /// Captions of a text-conditional model (nil otherwise).
     let captionSource: CaptionSource?
     var warnedTruncation = false
@@ -237,6 +239,7 @@ public final class LDMTrainer: TrainingTask {
 
     /// The held-out ε-MSE (EMA weights), logged and appended to heldout.jsonl. Collective.
     func evaluateHeldOut() throws {
+        try evaluateSampleQuality()
         guard let heldOut else { return }
         let captions = captionSource.map { source in { (batch: LatentBatch) in try source.captions(for: batch, step: 0) } }
         let result = try withEvaluationWeights { try heldOut.evaluate(model, communicator: communicator, captions: captions) }
@@ -329,5 +332,9 @@ public final class LDMTrainer: TrainingTask {
     }
 
     /// Trains to `trainer.max_steps`, writing progress, grids, held-out losses and the model.
-    public func train() throws { try runTrainingLoop() }
+    public func train() throws {
+        // A light-check setup that cannot work fails before the first step, not at the first evaluation.
+        _ = try sampleQualityState()
+        try runTrainingLoop()
+    }
 }

@@ -141,6 +141,18 @@ public struct LDMTrainingConfig: Codable, Equatable, Sendable {
         /// Held-out latents evaluated (0 = the whole split).
         public var samples = 2000
         public var seed: UInt64 = 1234
+        /// An evaluation classifier (`ldm train-classifier`): with it, every evaluation also
+        /// samples `fd_samples` images (EMA weights, DDIM `fd_steps`, sampling.guidance) and
+        /// logs their FD, precision/recall and class accuracy in its feature space, against
+        /// the first stage's decodings of as many held-out latents. nil: off.
+        public var classifier: String?
+        public var fdSamples = 200
+        public var fdSteps = 20
+
+        enum CodingKeys: String, CodingKey {
+            case every, samples, seed, classifier
+            case fdSamples = "fd_samples", fdSteps = "fd_steps"
+        }
 
         public init() {}
         public init(from decoder: Decoder) throws {
@@ -149,6 +161,9 @@ public struct LDMTrainingConfig: Codable, Equatable, Sendable {
             every = try c.decodeIfPresent(Int.self, forKey: .every) ?? d.every
             samples = try c.decodeIfPresent(Int.self, forKey: .samples) ?? d.samples
             seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+            classifier = try c.decodeIfPresent(String.self, forKey: .classifier)
+            fdSamples = try c.decodeIfPresent(Int.self, forKey: .fdSamples) ?? d.fdSamples
+            fdSteps = try c.decodeIfPresent(Int.self, forKey: .fdSteps) ?? d.fdSteps
         }
     }
 
@@ -196,6 +211,9 @@ public struct LDMTrainingConfig: Codable, Equatable, Sendable {
             errors.append("sampling.prompts is set, but model.conditioning is not text (encoder: text)")
         }
         if evaluation.samples < 0 { errors.append("evaluation.samples must not be negative") }
+        if evaluation.classifier != nil && (evaluation.fdSamples < 2 || evaluation.fdSteps < 1) {
+            errors.append("evaluation.fd_samples must be at least 2 and evaluation.fd_steps at least 1")
+        }
         errors += trainer.validationErrors()
         return errors
     }

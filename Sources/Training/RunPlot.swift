@@ -6,7 +6,7 @@ public enum RunPlot {
     /// Every numeric metric of the run by name, as (step, value) in file order.
     public static func series(in run: URL) throws -> [String: [(step: Double, value: Double)]] {
         var result: [String: [(step: Double, value: Double)]] = [:]
-        for (file, prefix) in [("metrics.jsonl", ""), ("heldout.jsonl", "heldout/")] {
+        for (file, prefix) in [("metrics.jsonl", ""), ("heldout.jsonl", "heldout/"), ("samples.jsonl", "samples/")] {
             let url = run.appendingPathComponent(file)
             guard let data = FileManager.default.contents(atPath: url.path) else {
                 if file == "metrics.jsonl" { throw ConfigError(file: url.path, "no metrics.jsonl: not a run directory (or no step logged yet)") }
@@ -36,7 +36,7 @@ public enum RunPlot {
                 throw ConfigError(file: run.path, "no metric '\(name)'; the run logs: \(all.keys.sorted().joined(separator: ", "))")
             }
             return wanted
-        } ?? all.keys.filter { $0 != "seconds_per_step" && !$0.hasPrefix("heldout/bucket") && $0 != "heldout/count" }.sorted()
+        } ?? all.keys.filter { $0 != "seconds_per_step" && !$0.hasPrefix("heldout/bucket") && !$0.hasSuffix("/count") }.sorted()
         let logarithmic = { (name: String) in
             name.contains("loss") || name.contains("mse") || name.contains("grad_norm")
         }

@@ -156,4 +156,33 @@ final class EvaluationProcessTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: tiny.run("a1.png").path))
         XCTAssertTrue(one.stdout.contains("rFD classifier"), one.stdout)
     }
+
+    func testTheTrainerLogsSampleQualityWithTheClassifierAndRefusesTooFewSamples() throws {
+        assertSucceeded(try trainClassifier("cls", ranks: 1, batch: 8))
+        let classifier = tiny.run("cls").appendingPathComponent("classifier.safetensors").path
+        let config = try tiny.configFile("ldm.yaml", tiny.yaml(run: "ldm", maxSteps: 2, batch: 4,
+                                                               evaluation: "{every: 0, samples: 6, classifier: \(classifier), fd_samples: 10, fd_steps: 2}"))
+        let one = try Launcher.ldm(["train-ldm", "--config", config.path], timeout: 120)
+        assertSucceeded(one)
+        XCTAssertTrue(one.stdout.contains("samples (10, DDIM 2 steps"), one.stdout)
+        let line = try String(contentsOf: tiny.run("ldm").appendingPathComponent("samples.jsonl"), encoding: .utf8)
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(record["step"] as? Int, 2)
+        let fd = try XCTUnwrap(record["fd"] as? Double)
+        XCTAssertTrue(fd.isFinite && fd > 0, "\(fd)")
+        XCTAssertNotNil(record["accuracy"] as? Double)
+        // Two ranks split the samples and report the same figures.
+        let two = try Launcher.ldm(["train-ldm", "--config", config.path, "--run-dir", tiny.run("ldm2").path], ranks: 2, timeout: 180)
+        assertSucceeded(two)
+        let line2 = try String(contentsOf: tiny.run("ldm2").appendingPathComponent("samples.jsonl"), encoding: .utf8)
+        let record2 = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line2.utf8)) as? [String: Any])
+        let fd2 = try XCTUnwrap(record2["fd"] as? Double)
+        XCTAssertTrue(abs(fd - fd2) <= 1e-3 * fd, "\(fd) vs \(fd2)")
+        // Fewer samples than the feature dimension needs: named, before any step.
+        let few = try tiny.configFile("few.yaml", tiny.yaml(run: "few", maxSteps: 2, batch: 4,
+                                                            evaluation: "{every: 0, samples: 6, classifier: \(classifier), fd_samples: 5}"))
+        let refused = try Launcher.ldm(["train-ldm", "--config", few.path], timeout: 120)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.all.contains("evaluation.fd_samples 5 is too few"), refused.all)
+    }
 }
