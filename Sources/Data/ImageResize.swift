@@ -56,11 +56,12 @@ extension Image8 {
         return Image8(width: width, height: height, channels: channels, pixels: out)
     }
 
-    /// Separable resampling with a triangle (bilinear) filter widened by the scale factor when
-    /// shrinking, so downscaling averages instead of aliasing (as PIL's antialiased bilinear).
-    public func resized(width: Int, height: Int) -> Image8 {
-        let horizontal = Image8.resampleWeights(from: self.width, to: width)
-        let vertical = Image8.resampleWeights(from: self.height, to: height)
+    /// Separable resampling with a triangle (bilinear) or Keys cubic (bicubic, a = −0.5) filter
+    /// widened by the scale factor when shrinking, so downscaling averages instead of aliasing
+    /// (as PIL's antialiased resize).
+    public func resized(width: Int, height: Int, filter: ResampleFilter = .bilinear) -> Image8 {
+        let horizontal = Image8.resampleWeights(from: self.width, to: width, filter: filter)
+        let vertical = Image8.resampleWeights(from: self.height, to: height, filter: filter)
         // Rows first, into a float buffer of size height_in × width_out.
         var rows = [Float](repeating: 0, count: self.height * width * channels)
         for y in 0..<self.height {
@@ -68,7 +69,8 @@ extension Image8 {
                 for c in 0..<channels {
                     var s: Float = 0
                     for (i, w) in taps { s += w * Float(pixels[(y * self.width + i) * channels + c]) }
-                    rows[(y * width + x) * channels + c] = s
+                    // PIL keeps the intermediate image in 8 bits: bicubic's overshoot is clipped there.
+                    rows[(y * width + x) * channels + c] = filter == .bicubic ? max(0, min(255, s.rounded())) : s
                 }
             }
         }
@@ -86,9 +88,10 @@ extension Image8 {
     }
 
     /// For each output index, the input indices and normalised weights that contribute to it.
-    static func resampleWeights(from n: Int, to m: Int) -> [[(Int, Float)]] {
+    static func resampleWeights(from n: Int, to m: Int, filter: ResampleFilter = .bilinear) -> [[(Int, Float)]] {
         let scale = Double(n) / Double(m)
-        let support = max(1.0, scale)
+        let stretch = max(1.0, scale)
+        let support = filter.support * stretch
         return (0..<m).map { o in
             let center = (Double(o) + 0.5) * scale
             let lo = max(0, Int((center - support).rounded(.down)))
@@ -96,11 +99,33 @@ extension Image8 {
             var taps: [(Int, Float)] = []
             var total = 0.0
             for i in lo...hi {
-                let w = max(0, 1 - abs((Double(i) + 0.5 - center) / support))
-                if w > 0 { taps.append((i, Float(w))); total += w }
+                let w = filter.weight((Double(i) + 0.5 - center) / stretch)
+                if w != 0 { taps.append((i, Float(w))); total += w }
             }
             if taps.isEmpty { return [(min(n - 1, max(0, Int(center))), 1)] }
             return taps.map { ($0.0, Float(Double($0.1) / total)) }
+        }
+    }
+}
+
+/// The kernel of a separable resize.
+public enum ResampleFilter: String, Sendable {
+    case bilinear
+    /// Keys' cubic convolution with a = −0.5 (PIL's and OpenCV's bicubic).
+    case bicubic
+
+    /// Half-width of the kernel in input pixels at scale 1.
+    var support: Double { self == .bilinear ? 1 : 2 }
+
+    func weight(_ x: Double) -> Double {
+        let t = abs(x)
+        switch self {
+        case .bilinear: return max(0, 1 - t)
+        case .bicubic:
+            let a = -0.5
+            if t < 1 { return ((a + 2) * t - (a + 3)) * t * t + 1 }
+            if t < 2 { return (((t - 5) * t + 8) * t - 4) * a }
+            return 0
         }
     }
 }

@@ -67,9 +67,10 @@ public final class HeldOutDiffusionLoss {
     }
 
     /// Collective: every rank evaluates its share and the totals are summed.
-    /// `captions` gives a text model the captions of a held-out batch.
+    /// `conditions` gives the conditions of a held-out batch at its split positions beyond
+    /// the labels (a text model's captions, a spatial input); default: the labels.
     public func evaluate(_ model: LatentDiffusion, communicator: Communicator,
-                         captions: ((LatentBatch) throws -> [String])? = nil) throws -> Result {
+                         conditions: ((LatentBatch, [Int]) throws -> ConditionBatch)? = nil) throws -> Result {
         let T = model.schedule.timesteps
         let share = evaluationShard(count: count, rank: communicator.rank, worldSize: communicator.size)
         // [Σ error, n] per bucket, in Double so the sum is exact enough for any split.
@@ -79,7 +80,7 @@ public final class HeldOutDiffusionLoss {
         for start in stride(from: share.lowerBound, to: share.upperBound, by: batchSize) {
             let positions = Array(start..<min(start + batchSize, share.upperBound))
             let batch = try reader.batch(positions: positions)
-            let batchCaptions = try captions?(batch)
+            let batchConditions = try conditions?(batch, positions) ?? ConditionBatch(count: positions.count, labels: batch.labels)
             let shape = Array(batch.latents.shape.dropFirst()), size = shape.reduce(1, *)
             var t: [Int] = []
             let noise = Tensor(uninitialized: batch.latents.shape), posterior = Tensor(uninitialized: batch.latents.shape)
@@ -94,8 +95,7 @@ public final class HeldOutDiffusionLoss {
             let x0 = z * model.scaleFactor
             let errors = try withoutGrad { () -> [Double] in
                 let xt = model.schedule.qSample(x0, timesteps: t, noise: noise)
-                let c = try model.conditioning(ConditionBatch(count: positions.count, labels: batch.labels, captions: batchCaptions),
-                                                dropped: [])
+                let c = try model.conditioning(batchConditions, dropped: [])
                 let out = model.apply(xt, timesteps: t, conditioning: c)
                 // Always the ε error (a v-model's output converted to ε̂), so models trained with
                 // either parameterization are compared on one number.

@@ -47,6 +47,8 @@ public final class LDMTrainer: TrainingTask {
     var sampleQuality: SampleQualityState?
     /// Captions of a text-conditional model (nil otherwise).
     let captionSource: CaptionSource?
+    /// The concatenated input of a super-resolution or inpainting model (nil otherwise).
+    let spatialSource: SpatialConditionSource?
     var warnedTruncation = false
 
     public init(config: LDMTrainingConfig, communicator: Communicator) throws {
@@ -60,7 +62,17 @@ public final class LDMTrainer: TrainingTask {
                                        worldSize: communicator.size, rank: communicator.rank, seed: config.trainer.seed,
                                        window: config.data.shuffleWindow)
         let manifest = reader.manifest
-        try Self.checkCache(manifest, config: config, cache: cacheDirectory.path)
+        if let spatial = config.model.conditioning.spatial, config.model.conditioning.usesConcat, let images = config.data.images {
+            let firstStage = spatial.task == .inpainting
+                ? try Self.loadFirstStage(manifest: manifest, path: config.data.autoencoder, cache: cacheDirectory.path) : nil
+            spatialSource = try SpatialConditionSource(config: spatial, images: images, manifest: manifest,
+                                                       splits: [config.data.trainSplit] + (config.data.testSplit.isEmpty ? [] : [config.data.testSplit]),
+                                                       cache: cacheDirectory.path, seed: config.trainer.seed, firstStage: firstStage)
+            self.firstStage = firstStage
+        } else {
+            spatialSource = nil
+        }
+        try Self.checkCache(manifest, config: config, cache: cacheDirectory.path, conditionChannels: spatialSource?.conditionChannels ?? 0)
 
         var initGenerator = RandomGenerator(seed: config.trainer.seed)
         model = LatentDiffusion(config.model.diffusion, generator: &initGenerator,
@@ -96,19 +108,21 @@ public final class LDMTrainer: TrainingTask {
                                        seed: config.evaluation.seed, batchSize: config.data.batchSize)
     }
 
-    /// The cache must hold what the model needs: a latent shape the UNet takes, labels for
-    /// a class-conditional model.
-    static func checkCache(_ manifest: LatentCacheManifest, config: LDMTrainingConfig, cache: String) throws {
+    /// The cache must hold what the model needs: a latent shape the UNet takes (with the
+    /// concatenated condition's channels), labels for a class-conditional model.
+    static func checkCache(_ manifest: LatentCacheManifest, config: LDMTrainingConfig, cache: String, conditionChannels: Int) throws {
         let shape = manifest.latentShape
         let unet = config.model.diffusion.effectiveUNet
         guard shape.count == 3 else {
             throw ConfigError(file: cache, "latent shape \(shape) is not [C, h, w]")
         }
-        if shape[0] != unet.inChannels {
-            throw ConfigError(file: cache, "the cache's latents have \(shape[0]) channels; model.unet.in_channels is \(unet.inChannels)")
+        if shape[0] + conditionChannels != unet.inChannels {
+            let condition = conditionChannels > 0 ? " + \(conditionChannels) condition channels (\(config.model.conditioning.spatial!.task.rawValue))" : ""
+            throw ConfigError(file: cache, "the cache's latents have \(shape[0]) channels\(condition); model.unet.in_channels is "
+                + "\(unet.inChannels), it must be \(shape[0] + conditionChannels)")
         }
-        if unet.outChannels != unet.inChannels {
-            throw ConfigError(file: cache, "model.unet.out_channels \(unet.outChannels) must equal in_channels \(unet.inChannels) to predict ε")
+        if unet.outChannels != shape[0] {
+            throw ConfigError(file: cache, "model.unet.out_channels \(unet.outChannels) must equal the latents' \(shape[0]) channels to predict ε")
         }
         let f = unet.downsamplingFactor
         if shape[1] % f != 0 || shape[2] % f != 0 {
@@ -161,10 +175,11 @@ public final class LDMTrainer: TrainingTask {
             let start = z * model.scaleFactor
             let draws = TrainingDraws.draw(globalBatch: z.shape[0] * communicator.size, sampleShape: Array(z.shape.dropFirst()),
                                            slice: slice, timesteps: model.schedule.timesteps,
-                                           dropProbability: config.model.conditioning.isConditional ? config.model.conditioning.ucgRate : 0,
+                                           dropProbability: config.model.conditioning.isGuidable ? config.model.conditioning.ucgRate : 0,
                                            generator: &diffusionGenerator)
             let conditions = ConditionBatch(count: z.shape[0], labels: batch.labels,
-                                            captions: try captionSource?.captions(for: batch, step: step))
+                                            captions: try captionSource?.captions(for: batch, step: step),
+                                            spatial: try spatialSource?.training(batch, step: step, scaleFactor: model.scaleFactor))
             let loss = try model.loss(start: start, conditions: conditions, draws: draws)
             RankFailure.requireFinite(loss.item, "diffusion loss at step \(step + 1)", communicator: communicator)
             (loss * scale).backward()
@@ -241,8 +256,12 @@ public final class LDMTrainer: TrainingTask {
     func evaluateHeldOut() throws {
         try evaluateSampleQuality()
         guard let heldOut else { return }
-        let captions = captionSource.map { source in { (batch: LatentBatch) in try source.captions(for: batch, step: 0) } }
-        let result = try withEvaluationWeights { try heldOut.evaluate(model, communicator: communicator, captions: captions) }
+        let split = config.data.testSplit
+        let conditions = { [captionSource, spatialSource, model] (batch: LatentBatch, positions: [Int]) throws -> ConditionBatch in
+            ConditionBatch(count: positions.count, labels: batch.labels, captions: try captionSource?.captions(for: batch, step: 0),
+                           spatial: try spatialSource?.heldOut(batch, split: split, positions: positions, scaleFactor: model.scaleFactor))
+        }
+        let result = try withEvaluationWeights { try heldOut.evaluate(model, communicator: communicator, conditions: conditions) }
         reporter.say(String(format: "held-out (%@, %d latents, EMA %@): eps_mse %.5f", config.data.testSplit, result.count,
                             ema == nil ? "off" : "on", result.mse)
             + " | by t: " + result.bucketMSE.map { String(format: "%.3f", $0) }.joined(separator: " "))
@@ -256,6 +275,7 @@ public final class LDMTrainer: TrainingTask {
     /// Rows of samples (one per class) from the EMA weights, on rank 0.
     func writeSampleGrid() throws {
         guard communicator.isRoot else { return }
+        if let spatialSource { return try writeSpatialSampleGrid(spatialSource) }
         let firstStage = try loadFirstStage()
         let s = config.sampling
         var sampling = LatentDiffusionSampling()
@@ -292,13 +312,17 @@ public final class LDMTrainer: TrainingTask {
 
     func loadFirstStage() throws -> FirstStageModel {
         if let firstStage { return firstStage }
-        let manifest = reader.manifest
-        let path = config.data.autoencoder ?? manifest.autoencoder.path
-        let (loaded, fingerprint) = try AutoencoderFingerprint.loadModel(at: URL(fileURLWithPath: path))
-        guard fingerprint == manifest.autoencoder.fingerprint else {
-            throw LatentCacheError.autoencoderMismatch(cache: cacheDirectory.path, cached: manifest.autoencoder.fingerprint, current: fingerprint)
-        }
+        let loaded = try Self.loadFirstStage(manifest: reader.manifest, path: config.data.autoencoder, cache: cacheDirectory.path)
         firstStage = loaded
+        return loaded
+    }
+
+    /// The cache's first stage (or `path`), refused unless it is the one that encoded the cache.
+    static func loadFirstStage(manifest: LatentCacheManifest, path: String?, cache: String) throws -> FirstStageModel {
+        let (loaded, fingerprint) = try AutoencoderFingerprint.loadModel(at: URL(fileURLWithPath: path ?? manifest.autoencoder.path))
+        guard fingerprint == manifest.autoencoder.fingerprint else {
+            throw LatentCacheError.autoencoderMismatch(cache: cache, cached: manifest.autoencoder.fingerprint, current: fingerprint)
+        }
         return loaded
     }
 

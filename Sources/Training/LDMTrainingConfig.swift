@@ -84,10 +84,13 @@ public struct LDMTrainingConfig: Codable, Equatable, Sendable {
         public var autoencoder: String?
         /// Captions of a text-conditional model.
         public var captions = CaptionConfig()
+        /// The images the cache was encoded from (a data section as the first stage's): a
+        /// super-resolution or inpainting model's condition is made from them.
+        public var images: DataConfig?
 
         public init() {}
         enum CodingKeys: String, CodingKey {
-            case cache, autoencoder, captions
+            case cache, autoencoder, captions, images
             case trainSplit = "train_split", testSplit = "test_split", batchSize = "batch_size", shuffleWindow = "shuffle_window"
         }
         public init(from decoder: Decoder) throws {
@@ -100,6 +103,7 @@ public struct LDMTrainingConfig: Codable, Equatable, Sendable {
             shuffleWindow = try c.decodeIfPresent(Int.self, forKey: .shuffleWindow) ?? d.shuffleWindow
             autoencoder = try c.decodeIfPresent(String.self, forKey: .autoencoder)
             captions = try c.decodeIfPresent(CaptionConfig.self, forKey: .captions) ?? d.captions
+            images = try c.decodeIfPresent(DataConfig.self, forKey: .images)
         }
     }
 
@@ -210,7 +214,15 @@ public struct LDMTrainingConfig: Codable, Equatable, Sendable {
         } else if sampling.prompts != nil {
             errors.append("sampling.prompts is set, but model.conditioning is not text (encoder: text)")
         }
+        if model.conditioning.usesConcat && data.images == nil {
+            errors.append("data.images is required for a \(model.conditioning.spatial?.task.rawValue ?? "spatially") conditioned model: "
+                + "the data section the cache was encoded from (its images make the condition)")
+        }
         if evaluation.samples < 0 { errors.append("evaluation.samples must not be negative") }
+        if evaluation.classifier != nil && model.conditioning.usesConcat {
+            errors.append("evaluation.classifier (the light generation check) is for class and text models; a "
+                + "\(model.conditioning.spatial?.task.rawValue ?? "concat") model is evaluated with `ldm evaluate ldm`")
+        }
         if evaluation.classifier != nil && (evaluation.fdSamples < 2 || evaluation.fdSteps < 1) {
             errors.append("evaluation.fd_samples must be at least 2 and evaluation.fd_steps at least 1")
         }

@@ -30,11 +30,14 @@ public struct LatentDiffusionSampling {
     }
 
     /// Latents (scaled, as the model sees them) for global sample indices `indices` with
-    /// class `labels` or `captions` (both nil: unconditional). `progress` gets (samples done, total).
+    /// class `labels` or `captions` (both nil: unconditional) and, for a concat model, the
+    /// `spatial` condition of each sample. `progress` gets (samples done, total).
     public func sampleLatents(_ model: LatentDiffusion, latentShape: [Int], indices: [Int], labels: [Int]?,
-                              captions: [String]? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
+                              captions: [String]? = nil, spatial: Tensor? = nil,
+                              progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
         precondition(labels == nil || labels!.count == indices.count, "one label per sample")
         precondition(captions == nil || captions!.count == indices.count, "one caption per sample")
+        precondition(spatial == nil || spatial!.shape[0] == indices.count, "one spatial condition per sample")
         let sampler = try sampler(for: model.schedule)
         var parts: [Tensor] = []
         var done = 0
@@ -45,7 +48,8 @@ public struct LatentDiffusionSampling {
             var generators = chunk.map { RandomGenerator(seed: seed).derived(UInt64($0)) }
             let xT = ReverseDiffusion.perSampleNoise(like: Tensor(uninitialized: [chunk.count] + latentShape), generators: &generators)
             let conditions = ConditionBatch(count: chunk.count, labels: labels.map { Array($0[start..<start + chunk.count]) },
-                                            captions: captions.map { Array($0[start..<start + chunk.count]) })
+                                            captions: captions.map { Array($0[start..<start + chunk.count]) },
+                                            spatial: spatial.map { $0.slice(alongAxis: 0, start..<start + chunk.count) })
             let denoiser = try withoutGrad { try model.denoiser(conditions: conditions, guidanceScale: guidance) }
             let z = ReverseDiffusion.sample(sampler, from: xT, parameterization: model.config.parameterization,
                                             generators: &generators, model: denoiser)

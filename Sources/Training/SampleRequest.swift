@@ -32,6 +32,11 @@ public struct SampleRequest {
     public var seed: UInt64
     public var weights: String
     public var output: URL
+    /// A super-resolution model's inputs: a low-resolution PNG or a folder of them.
+    public var lowres: String?
+    /// An inpainting model's image and mask (white: fill).
+    public var image: String?
+    public var mask: String?
 
     public init(model: String, autoencoder: String?, perClass: Int, steps: Int, eta: Double, guidance: Float,
                 sampler: String, seed: UInt64, weights: String, output: URL) {
@@ -66,6 +71,8 @@ public struct SampleRequest {
         let say = { (message: String) in if communicator.isRoot { print(message); fflush(stdout) } }
         let trained = try TrainedLatentDiffusion.load(model, weights: weights, autoencoder: autoencoder)
         let ldm = trained.model, url = trained.url
+        try checkSpatialFlags(trained)
+        if ldm.config.conditioning.usesConcat { return try runSpatial(trained, communicator: communicator, say: say) }
         let sampling = try TrainedLatentDiffusion.sampling(sampler: sampler, steps: steps, eta: eta, guidance: guidance, seed: seed,
                                                            schedule: ldm.schedule)
         guard perClass >= 1 else { throw SampleError("--n \(perClass): need at least one sample") }

@@ -1,3 +1,4 @@
+import Checkpoint
 import Data
 import Diffusion
 import Distributed
@@ -37,6 +38,16 @@ public struct TrainedLatentDiffusion {
         }
         return TrainedLatentDiffusion(url: url, model: model, metadata: metadata, latentShape: latentShape, firstStage: firstStage,
                                       firstStagePath: firstStagePath, firstStageFingerprint: actual)
+    }
+
+    /// The model's definition alone, from its file's metadata (to choose what to run on it).
+    public static func config(of path: String, weights: String = "ema") throws -> LatentDiffusionConfig {
+        let url = try modelURL(path, weights: weights)
+        guard let json = try SafeTensors.read(url).metadata[LatentDiffusion.configMetadataKey],
+              let config = try? JSONDecoder().decode(LatentDiffusionConfig.self, from: Data(json.utf8)) else {
+            throw SampleError("\(url.path): no readable \(LatentDiffusion.configMetadataKey) metadata (not written by train-ldm)")
+        }
+        return config
     }
 
     static func modelURL(_ path: String, weights: String) throws -> URL {

@@ -129,7 +129,7 @@ struct EvaluateLDMCommand: ParsableCommand {
     @Option(name: .long, help: "Feature spaces: classifier, vgg, or both (comma-separated).")
     var features: String?
 
-    @Option(name: .customLong("n"), help: "Samples per class (per guidance scale); unconditional models: samples in all.")
+    @Option(name: .customLong("n"), help: "Samples per class (per guidance scale); unconditional models: samples in all; super-resolution and inpainting models: held-out images.")
     var perClass: Int = 100
 
     @Option(name: .long, help: "ddim or ddpm.")
@@ -165,8 +165,22 @@ struct EvaluateLDMCommand: ParsableCommand {
             var isDirectory: ObjCBool = false
             let runDirectory = FileManager.default.fileExists(atPath: ldm, isDirectory: &isDirectory) && isDirectory.boolValue
                 ? ldm : (ldm as NSString).deletingLastPathComponent
-            var request = LDMEvaluationRequest(model: ldm, dataConfig: dataConfig,
-                                               output: URL(fileURLWithPath: out ?? (runDirectory as NSString).appendingPathComponent("evaluation.json")))
+            let output = URL(fileURLWithPath: out ?? (runDirectory as NSString).appendingPathComponent("evaluation.json"))
+            if try TrainedLatentDiffusion.config(of: ldm, weights: weights).conditioning.usesConcat {
+                // Super-resolution or inpainting: scored against the originals, --n images.
+                var request = SpatialEvaluationRequest(model: ldm, dataConfig: dataConfig, output: output)
+                request.weights = weights
+                request.autoencoder = autoencoder
+                request.lpipsWeights = lpipsWeights
+                request.count = perClass
+                request.sampler = sampler
+                request.steps = steps
+                request.eta = eta
+                request.seed = seed
+                try request.run(communicator: communicator)
+                return
+            }
+            var request = LDMEvaluationRequest(model: ldm, dataConfig: dataConfig, output: output)
             request.weights = weights
             request.autoencoder = autoencoder
             request.cache = cache

@@ -48,6 +48,15 @@ struct SampleCommand: ParsableCommand {
     @Option(name: .long, help: "Output directory.")
     var out: String = "samples"
 
+    @Option(name: .long, help: "A super-resolution model's input: a low-resolution PNG or a folder of them.")
+    var lowres: String?
+
+    @Option(name: .long, help: "An inpainting model's image (PNG at the model's resolution).")
+    var image: String?
+
+    @Option(name: .long, help: "An inpainting model's mask (PNG, the image's size; white marks what to fill).")
+    var mask: String?
+
     func run() throws {
         let communicator = try Communicators.make()
         RankFailure.guarding("sample", communicator: communicator) {
@@ -57,6 +66,9 @@ struct SampleCommand: ParsableCommand {
             request.classes = try SampleRequest.parseClasses(single: classID, list: classes)
             request.classesRequested = classID != nil || classes != nil
             request.prompts = prompt.isEmpty ? nil : prompt
+            request.lowres = lowres
+            request.image = image
+            request.mask = mask
             try request.run(communicator: communicator)
         }
     }

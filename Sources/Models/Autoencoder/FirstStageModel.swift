@@ -67,6 +67,15 @@ public enum FirstStageModel {
         }
     }
 
+    /// The latent of `x` as the cache stores it for sampling: KL's posterior mean, VQ's
+    /// pre-quantisation latent.
+    public func encodeMode(_ x: Tensor) -> Tensor {
+        switch self {
+        case .kl(let m): return m.encode(x).mean
+        case .vq(let m): return m.encode(x)
+        }
+    }
+
     /// Deterministic reconstruction (KL: posterior mode).
     public func reconstruct(_ x: Tensor) -> Tensor {
         switch self {

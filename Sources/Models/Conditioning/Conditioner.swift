@@ -6,12 +6,15 @@ import Tensor
 public struct ConditionBatch {
     public var labels: [Int]?
     public var captions: [String]?
+    /// The concatenated input at the latent grid, [B, C_c, h, w] (key concat or hybrid).
+    public var spatial: Tensor?
     public let count: Int
 
-    public init(count: Int, labels: [Int]? = nil, captions: [String]? = nil) {
+    public init(count: Int, labels: [Int]? = nil, captions: [String]? = nil, spatial: Tensor? = nil) {
         self.count = count
         self.labels = labels
         self.captions = captions
+        self.spatial = spatial
     }
 }
 
@@ -52,6 +55,8 @@ public protocol Conditioner: Module {
 public enum ConditionerError: Error, CustomStringConvertible, Equatable {
     case missingLabels
     case missingCaptions
+    case missingSpatial
+    case spatialShape([Int], count: Int, channels: Int)
     case labelOutOfRange(label: Int, position: Int, classes: Int)
 
     public var description: String {
@@ -60,6 +65,11 @@ public enum ConditionerError: Error, CustomStringConvertible, Equatable {
             return "the model is class-conditional but the data has no class labels (a cache written without labels?)"
         case .missingCaptions:
             return "the model is text-conditional but the data has no captions (a cache written without captions?)"
+        case .missingSpatial:
+            return "the model concatenates a spatial condition (low-resolution image or masked image) but none was given"
+        case .spatialShape(let shape, let count, let channels):
+            return "the spatial condition has shape \(shape); the model takes [\(count), \(channels), h, w] "
+                + "(unet.in_channels − out_channels = \(channels) condition channels)"
         case .labelOutOfRange(let label, let position, let classes):
             return "class label \(label) (sample \(position)) is outside 0..<\(classes)"
         }

@@ -26,8 +26,9 @@ public final class LatentDiffusion: Module {
         self.config = config
         model = DiffusionWrapper(UNetModel(config.effectiveUNet, generator: &generator))
         switch config.conditioning.key {
-        case .none: condStageModel = nil
-        case .crossattn where config.conditioning.isTextConditional:
+        // τ = identity for a concatenated input: it is joined to z_t as given.
+        case .none, .concat: condStageModel = nil
+        case .crossattn where config.conditioning.isTextConditional, .hybrid where config.conditioning.isTextConditional:
             let text = config.conditioning.textEncoder
             guard let vocabulary else { preconditionFailure("a text-conditional model needs its WordPiece vocabulary") }
             precondition(vocabulary.count == text.vocabSize,
@@ -35,7 +36,7 @@ public final class LatentDiffusion: Module {
             condStageModel = TextConditioner(tokenizer: WordPieceTokenizer(vocabulary: vocabulary), contextLength: text.maxSeqLen,
                                              dim: config.unet.contextDim!, depth: text.nLayer, heads: text.heads,
                                              headChannels: text.dimHead, generator: &generator)
-        case .crossattn:
+        case .crossattn, .hybrid:
             condStageModel = ClassEmbedder(classes: config.conditioning.numClasses!, embedDim: config.unet.contextDim!,
                                            generator: &generator)
         case .adm: condStageModel = LabelConditioner(classes: config.conditioning.numClasses!)
@@ -66,13 +67,29 @@ public final class LatentDiffusion: Module {
         config.scaleFactor = value
     }
 
-    /// The conditioning of a batch (nil conditioner: unconditional).
+    /// The conditioning of a batch (nil conditioner: unconditional), with its spatial input
+    /// when the model concatenates one.
     public func conditioning(_ batch: ConditionBatch, dropped: [Bool]) throws -> UNetConditioning {
-        try condStageModel?.condition(batch, dropped: dropped) ?? .none
+        var c = try condStageModel?.condition(batch, dropped: dropped) ?? .none
+        if config.conditioning.usesConcat { c.concat = try spatialInput(batch) }
+        return c
     }
 
-    public func unconditional(count: Int) -> UNetConditioning {
-        condStageModel?.unconditional(count: count) ?? .none
+    /// The guidance branch: the null class or caption, with the same spatial input (a
+    /// concatenated image is never dropped).
+    public func unconditional(_ batch: ConditionBatch) throws -> UNetConditioning {
+        var c = condStageModel?.unconditional(count: batch.count) ?? .none
+        if config.conditioning.usesConcat { c.concat = try spatialInput(batch) }
+        return c
+    }
+
+    func spatialInput(_ batch: ConditionBatch) throws -> Tensor {
+        guard let spatial = batch.spatial else { throw ConditionerError.missingSpatial }
+        let expected = config.unet.inChannels - config.unet.outChannels
+        guard spatial.rank == 4, spatial.shape[0] == batch.count, spatial.shape[1] == expected else {
+            throw ConditionerError.spatialShape(spatial.shape, count: batch.count, channels: expected)
+        }
+        return spatial
     }
 
     /// The network output (ε or v) for z_t at integer steps t.
@@ -103,7 +120,7 @@ public final class LatentDiffusion: Module {
         let cond = try conditioning(conditions, dropped: [])
         let conditional: DenoiserOutput = { [unowned self] x, t in self.apply(x, timesteps: t, conditioning: cond) }
         guard condStageModel != nil, guidanceScale != 1 else { return conditional }
-        let both = UNetConditioning.concatenated(unconditional(count: conditions.count), cond)
+        let both = UNetConditioning.concatenated(try unconditional(conditions), cond)
         return ClassifierFreeGuidance.guided(scale: guidanceScale, conditional: conditional) { [unowned self] x, t in
             self.apply(x, timesteps: t, conditioning: both)
         }

@@ -52,6 +52,10 @@ public struct ConditioningConfig: Codable, Equatable, Sendable {
         case crossattn
         /// A label embedding added to the time embedding.
         case adm
+        /// A spatially aligned input (`spatial`) joined to z_t on the channels.
+        case concat
+        /// Both: a concatenated input and a cross-attention context.
+        case hybrid
     }
 
     /// What makes the cross-attention context.
@@ -71,13 +75,16 @@ public struct ConditioningConfig: Codable, Equatable, Sendable {
     /// The text encoder (encoder: text).
     public var text: TextEncoderConfig?
     /// Probability of replacing a sample's condition by the null condition in training
-    /// (classifier-free guidance; 0 trains a model that cannot be guided).
+    /// (classifier-free guidance; 0 trains a model that cannot be guided). Only the class or
+    /// text condition is dropped: a concatenated input is always given.
     public var ucgRate: Double = 0.1
+    /// The concatenated input (key concat or hybrid).
+    public var spatial: SpatialConditionConfig?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case key, encoder, text
+        case key, encoder, text, spatial
         case numClasses = "num_classes", embedDim = "embed_dim", ucgRate = "ucg_rate"
     }
 
@@ -89,14 +96,21 @@ public struct ConditioningConfig: Codable, Equatable, Sendable {
         embedDim = try c.decodeIfPresent(Int.self, forKey: .embedDim)
         text = try c.decodeIfPresent(TextEncoderConfig.self, forKey: .text)
         ucgRate = try c.decodeIfPresent(Double.self, forKey: .ucgRate) ?? 0.1
+        spatial = try c.decodeIfPresent(SpatialConditionConfig.self, forKey: .spatial)
     }
 
-    /// Whether any condition reaches the UNet (and so condition dropout applies).
+    /// Whether any condition reaches the UNet.
     public var isConditional: Bool { key != .none }
+    /// A cross-attention context (class token or text) reaches the UNet.
+    public var usesCrossAttention: Bool { key == .crossattn || key == .hybrid }
+    /// A spatial input is joined to z_t.
+    public var usesConcat: Bool { key == .concat || key == .hybrid }
+    /// A class or text condition that training drops (ucg_rate) and sampling can guide.
+    public var isGuidable: Bool { key == .adm || usesCrossAttention }
     /// Conditioned on class labels (a ClassEmbedder token or the adm label embedding).
-    public var isClassConditional: Bool { key == .adm || key == .crossattn && encoder == .class }
+    public var isClassConditional: Bool { key == .adm || usesCrossAttention && encoder == .class }
     /// Conditioned on captions through the text encoder.
-    public var isTextConditional: Bool { key == .crossattn && encoder == .text }
+    public var isTextConditional: Bool { usesCrossAttention && encoder == .text }
     /// The text encoder's settings (defaults when the section is absent).
     public var textEncoder: TextEncoderConfig { text ?? TextEncoderConfig() }
 }
@@ -147,12 +161,18 @@ public struct LatentDiffusionConfig: Codable, Equatable, Sendable {
         case .none:
             if unet.contextDim != nil { errors.append("\(p).unet.context_dim is set but \(p).conditioning.key is none: nothing provides a context") }
             if unet.numClasses != nil { errors.append("\(p).unet.num_classes is set but \(p).conditioning.key is none") }
-        case .crossattn where c.encoder == .text:
+        case .concat:
+            if unet.contextDim != nil { errors.append("\(p).unet.context_dim is set but key concat has no context (use key hybrid for both)") }
+            if unet.numClasses != nil { errors.append("\(p).unet.num_classes is for key adm") }
+            if c.numClasses != nil || c.text != nil {
+                errors.append("\(p).conditioning.num_classes/text are for a cross-attention context: use key hybrid to add one to the concatenated input")
+            }
+        case .crossattn where c.encoder == .text, .hybrid where c.encoder == .text:
             if unet.contextDim == nil { errors.append("\(p).unet.context_dim is required for a text encoder (its width)") }
             if c.numClasses != nil { errors.append("\(p).conditioning.num_classes is for encoder class; a text model is conditioned on captions") }
             if unet.numClasses != nil { errors.append("\(p).unet.num_classes is for key adm") }
             errors += c.textEncoder.validationErrors(prefix: "\(p).conditioning.text")
-        case .crossattn:
+        case .crossattn, .hybrid:
             if c.text != nil { errors.append("\(p).conditioning.text is set but conditioning.encoder is class: set encoder: text") }
             if c.numClasses == nil { errors.append("\(p).conditioning.num_classes is required for key crossattn") }
             guard let d = unet.contextDim else {
@@ -166,7 +186,13 @@ public struct LatentDiffusionConfig: Codable, Equatable, Sendable {
             if unet.numClasses != nil { errors.append("\(p).unet.num_classes is derived from \(p).conditioning.num_classes for key adm (+1 null class): leave it unset") }
             if unet.contextDim != nil { errors.append("\(p).unet.context_dim is set but key adm provides no context") }
         }
-        if c.encoder == .text && c.key != .crossattn { errors.append("\(p).conditioning.encoder text needs key crossattn (the text is a context), got \(c.key.rawValue)") }
+        if c.usesConcat {
+            if let spatial = c.spatial { errors += spatial.validationErrors(prefix: "\(p).conditioning.spatial") }
+            else { errors.append("\(p).conditioning.spatial is required for key \(c.key.rawValue) (task: super-resolution or inpainting)") }
+        } else if c.spatial != nil {
+            errors.append("\(p).conditioning.spatial is set but key is \(c.key.rawValue): use key concat (or hybrid) to concatenate it")
+        }
+        if c.encoder == .text && !c.usesCrossAttention { errors.append("\(p).conditioning.encoder text needs key crossattn (the text is a context) or hybrid, got \(c.key.rawValue)") }
         if let n = c.numClasses, n < 1 { errors.append("\(p).conditioning.num_classes must be positive, got \(n)") }
         if !(scaleFactor > 0 && scaleFactor.isFinite) { errors.append("\(p).scale_factor must be a positive number, got \(scaleFactor)") }
         return errors
