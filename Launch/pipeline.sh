@@ -61,8 +61,8 @@ case "$preset" in
   quick)
     [ ${#configs[@]} -gt 0 ] || configs=(Configs/autoencoder_kl_f4_fashion_mnist_quick.yaml)
     [ -n "$ldm_config" ] || ldm_config=Configs/ldm_class_fashion_mnist_quick.yaml
-    ae_eval=(--limit 2000)
-    ldm_eval=(--n 30 --steps 25 --guidance 3 --features classifier --heldout-samples 2000)
+    ae_eval=(--limit 1000)
+    ldm_eval=(--n 25 --steps 25 --guidance 3 --features classifier --heldout-samples 1000)
     ;;
   quality)
     [ ${#configs[@]} -gt 0 ] || configs=(Configs/autoencoder_kl_f4_fashion_mnist.yaml Configs/autoencoder_kl_f4_fashion_mnist_finetune.yaml)

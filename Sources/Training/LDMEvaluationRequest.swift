@@ -104,11 +104,30 @@ public struct LDMEvaluationRequest {
         guard let heldOutImages = try data.validationSet() else {
             throw ConfigError(file: dataConfig, "no held-out images: set data.validation_path")
         }
-        if trained.model.config.conditioning.isTextConditional {
-            throw SampleError("\(trained.url.path) is text-conditional: `ldm evaluate ldm` scores class-conditional and "
-                + "unconditional models (sample a text model with `ldm sample --prompt`)")
+        // A text model is scored as a class model would be, each class prompted in a phrasing
+        // training never saw ("a picture of an ankle boot").
+        let isText = trained.model.config.conditioning.isTextConditional
+        var labels: [Int]?, captions: [String]?
+        var heldOutConditions: ((LatentBatch, [Int]) throws -> ConditionBatch)?
+        if isText {
+            guard let names = heldOutImages.classNames else {
+                throw SampleError("\(trained.url.path) is text-conditional: `ldm evaluate ldm` prompts it with the held-out images' "
+                    + "class names, and \(heldOutImages.identity) has none (sample it with `ldm sample --prompt`)")
+            }
+            let prompt = { (label: Int) in CaptionSource.caption(template: CaptionSource.heldOutTemplates[0], className: names[label]) }
+            labels = (0..<names.count).flatMap { Array(repeating: $0, count: perClass) }
+            captions = labels!.map(prompt)
+            say("text model: each class prompted as \"\(prompt(0))\", …")
+            heldOutConditions = { batch, positions in
+                let text = try batch.captions.map { $0.map { $0 ?? "" } } ?? batch.labels.map { label in
+                    guard names.indices.contains(label) else { throw SampleError("a held-out latent has no caption and no class label") }
+                    return prompt(label)
+                }
+                return ConditionBatch(count: positions.count, labels: batch.labels, captions: text)
+            }
+        } else {
+            labels = try trained.conditions(classes: nil, prompts: nil, perClass: perClass).labels
         }
-        let labels = try trained.conditions(classes: nil, prompts: nil, perClass: perClass).labels
         let count = labels?.count ?? perClass
 
         // Feature networks, checked against the images.
@@ -146,7 +165,7 @@ public struct LDMEvaluationRequest {
             }
             let loss = try HeldOutDiffusionLoss(cache: URL(fileURLWithPath: cachePath), split: "test", samples: heldOutSamples,
                                                 seed: 0, batchSize: 64)
-            let result = try loss.evaluate(trained.model, communicator: communicator)
+            let result = try loss.evaluate(trained.model, communicator: communicator, conditions: heldOutConditions)
             heldOut = result
             say(String(format: "held-out diffusion loss (%d test latents): eps_mse %.5f | by t: ", result.count, result.mse)
                 + result.bucketMSE.map { String(format: "%.3f", $0) }.joined(separator: " "))
@@ -172,7 +191,8 @@ public struct LDMEvaluationRequest {
             let sampling = try TrainedLatentDiffusion.sampling(sampler: sampler, steps: steps, eta: eta, guidance: scale, seed: seed,
                                                                schedule: trained.model.schedule)
             say("guidance \(scale): sampling \(count) image(s) (\(sampler) \(steps) steps, eta \(eta), seed \(seed)) on \(communicator.size) rank(s)")
-            let (images, share) = try trained.sampleImages(sampling, count: count, labels: labels, communicator: communicator, say: say)
+            let (images, share) = try trained.sampleImages(sampling, count: count, labels: isText ? nil : labels, captions: captions,
+                                                           communicator: communicator, say: say)
             let generated = try metrics.features(ofShare: images, labels: labels.map { Array($0[share]) })
             let distances = try metrics.distances(generated: generated, real: real)
             var gridPath: String?

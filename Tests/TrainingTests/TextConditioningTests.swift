@@ -89,6 +89,40 @@ final class TextConditioningTests: XCTestCase {
         XCTAssertNotEqual(images.slice(alongAxis: 0, 0..<2).scalars, other.slice(alongAxis: 0, 0..<2).scalars)
     }
 
+    /// `ldm evaluate ldm` on a text model: every class prompted in a held-out phrasing, scored
+    /// by the classifier as a class model's samples are; the held-out loss with the same prompts.
+    func testEvaluationPromptsEachClassInAHeldOutPhrasing() throws {
+        _ = try train(yaml(run: "eval", maxSteps: 2, captions: "{source: class-templates, class_names: [a, b]}"))
+        let data = "{dataset: image-folder, path: \(tiny.root.appendingPathComponent("train").path), "
+            + "validation_path: \(tiny.root.appendingPathComponent("test").path), channels: 1, resolution: 16, batch_size: 4}"
+        let classifierConfig = try tiny.configFile("cls.yaml", """
+        model:
+          classifier: {resolution: 16, num_classes: 2, channels: [8, 16], convs_per_level: 1, norm_groups: 4, feature_dim: 4}
+        data: \(data)
+        trainer: {max_steps: 3, run_dir: \(tiny.run("cls").path)}
+
+        """)
+        let trained = try Launcher.ldm(["train-classifier", "--config", classifierConfig.path], timeout: 120)
+        XCTAssertEqual(trained.status, 0, trained.all)
+        var request = LDMEvaluationRequest(model: tiny.run("eval").path, dataConfig: try tiny.configFile("data.yaml", "data: \(data)\n").path,
+                                           output: tiny.run("eval").appendingPathComponent("evaluation.json"))
+        request.classifier = tiny.run("cls").appendingPathComponent("classifier.safetensors").path
+        request.features = ["classifier"]
+        request.perClass = 5
+        request.steps = 3
+        request.guidance = [2]
+        let report = try request.run(communicator: SingleProcessCommunicator())
+        let result = try XCTUnwrap(report.results.first)
+        XCTAssertEqual(result.samples, 10)
+        let accuracy = try XCTUnwrap(result.sampleAccuracy)
+        XCTAssertTrue((0...1).contains(accuracy), "\(accuracy)")
+        let fd = try XCTUnwrap(result.distances.first?.fd)
+        XCTAssertTrue(fd.isFinite && fd >= 0, "\(fd)")
+        let heldOut = try XCTUnwrap(report.heldOut)
+        XCTAssertEqual(heldOut.count, 8)
+        XCTAssertTrue(heldOut.mse.isFinite && heldOut.mse > 0)
+    }
+
     func testTrainsOnCaptionsStoredInTheCache() throws {
         let captioned = try TinyLatentCache(captioned: true)
         defer { captioned.remove() }
