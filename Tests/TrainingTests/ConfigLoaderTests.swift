@@ -53,7 +53,13 @@ final class ConfigLoaderTests: XCTestCase {
         for name in names {
             let config = try ConfigLoader.load(LDMTrainingConfig.self, from: configs.appendingPathComponent(name))
             XCTAssertEqual(config.validationErrors(), [], name)
-            XCTAssertEqual(config.model.unet.inChannels, firstStage.model.autoencoder.embedDim, name)
+            // The latent channels, plus a concatenated condition's (its images' channels for
+            // super-resolution, the masked latent and the mask for inpainting).
+            let latentChannels = firstStage.model.autoencoder.embedDim
+            let conditionChannels = config.model.conditioning.usesConcat
+                ? config.model.conditioning.spatial!.channels(latentChannels: latentChannels, imageChannels: config.data.images!.channels) : 0
+            XCTAssertEqual(config.model.unet.inChannels, latentChannels + conditionChannels, name)
+            XCTAssertEqual(config.model.unet.outChannels, latentChannels, name)
             XCTAssertEqual(latent % config.model.diffusion.effectiveUNet.downsamplingFactor, 0, name)
             var g = RandomGenerator(seed: 0)
             // A text model is built with a vocabulary of its size (the real one is setup's download).
