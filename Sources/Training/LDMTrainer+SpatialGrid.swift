@@ -1,4 +1,5 @@
 import Data
+import Diffusion
 import Foundation
 import LatentCache
 import Tensor
@@ -17,18 +18,18 @@ extension LDMTrainer {
         let positions = Array(0..<min(s.perClass, held.sampleCount))
         let batch = try held.batch(positions: positions)
         let examples = try source.heldOutExamples(split: split, indices: batch.indices, positions: positions, scaleFactor: model.scaleFactor)
-        var sampling = LatentDiffusionSampling()
-        sampling.kind = LatentDiffusionSampling.Kind(rawValue: s.sampler) ?? .ddim
-        sampling.steps = s.steps
-        sampling.eta = s.eta
-        sampling.guidance = s.guidance
-        sampling.seed = s.seed
+        let sampling = gridSampling
+        let known = examples.masks.map { masks in
+            SpatialInputs.knownLatents(images: examples.images, masks: masks, firstStage: firstStage, scaleFactor: model.scaleFactor,
+                                       latentShape: reader.latentShape)
+        }
         let started = ProgressReporter.now()
         let latents = try withEvaluationWeights {
             // A hybrid model's class or caption is the held-out image's own.
             try sampling.sampleLatents(model, latentShape: reader.latentShape, indices: positions,
                                        labels: config.model.conditioning.isClassConditional ? batch.labels : nil,
-                                       captions: try captionSource?.captions(for: batch, step: 0), spatial: examples.condition)
+                                       captions: try captionSource?.captions(for: batch, step: 0), spatial: examples.condition,
+                                       known: known)
         }
         var outputs = LatentDiffusionSampling.decode(latents, scaleFactor: model.scaleFactor, firstStage: firstStage)
         if let masks = examples.masks { outputs = SpatialInputs.composite(generated: outputs, original: examples.images, masks: masks) }

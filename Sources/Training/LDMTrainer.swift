@@ -278,12 +278,7 @@ public final class LDMTrainer: TrainingTask {
         if let spatialSource { return try writeSpatialSampleGrid(spatialSource) }
         let firstStage = try loadFirstStage()
         let s = config.sampling
-        var sampling = LatentDiffusionSampling()
-        sampling.kind = LatentDiffusionSampling.Kind(rawValue: s.sampler) ?? .ddim
-        sampling.steps = s.steps
-        sampling.eta = s.eta
-        sampling.guidance = s.guidance
-        sampling.seed = s.seed
+        let sampling = gridSampling
         let classes = config.model.conditioning.isClassConditional ? config.model.conditioning.numClasses : nil
         let columns = s.perClass
         let labels: [Int]? = classes.map { n in (0..<n).flatMap { Array(repeating: $0, count: columns) } }
@@ -301,6 +296,18 @@ public final class LDMTrainer: TrainingTask {
                        file: url, step: step)
         reporter.say(String(format: "samples: %@ (%d, %@ %d steps, guidance %.1f, %.1f s)", url.path, count, s.sampler, s.steps,
                             s.guidance, ProgressReporter.now() - started))
+    }
+
+    /// The sampler settings of the grids (config.sampling).
+    var gridSampling: LatentDiffusionSampling {
+        let s = config.sampling
+        var sampling = LatentDiffusionSampling()
+        sampling.kind = LatentDiffusionSampling.Kind(rawValue: s.sampler) ?? .ddim
+        sampling.steps = s.steps
+        sampling.eta = s.eta
+        sampling.guidance = s.guidance
+        sampling.seed = s.seed
+        return sampling
     }
 
     /// A text model's grid rows: sampling.prompts, or every class in a held-out phrasing.

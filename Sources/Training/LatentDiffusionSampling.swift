@@ -33,7 +33,7 @@ public struct LatentDiffusionSampling {
     /// class `labels` or `captions` (both nil: unconditional) and, for a concat model, the
     /// `spatial` condition of each sample. `progress` gets (samples done, total).
     public func sampleLatents(_ model: LatentDiffusion, latentShape: [Int], indices: [Int], labels: [Int]?,
-                              captions: [String]? = nil, spatial: Tensor? = nil,
+                              captions: [String]? = nil, spatial: Tensor? = nil, known: KnownLatents? = nil,
                               progress: ((Int, Int) -> Void)? = nil) throws -> Tensor {
         precondition(labels == nil || labels!.count == indices.count, "one label per sample")
         precondition(captions == nil || captions!.count == indices.count, "one caption per sample")
@@ -52,7 +52,8 @@ public struct LatentDiffusionSampling {
                                             spatial: spatial.map { $0.slice(alongAxis: 0, start..<start + chunk.count) })
             let denoiser = try withoutGrad { try model.denoiser(conditions: conditions, guidanceScale: guidance) }
             let z = ReverseDiffusion.sample(sampler, from: xT, parameterization: model.config.parameterization,
-                                            generators: &generators, model: denoiser)
+                                            generators: &generators, model: denoiser,
+                                            known: known?.slice(start..<start + chunk.count))
             parts.append(z)
             done += chunk.count
             progress?(done, indices.count)

@@ -1,5 +1,6 @@
 import Checkpoint
 import Data
+import Diffusion
 import Distributed
 import Foundation
 import Models
@@ -37,6 +38,17 @@ extension SampleRequest {
         return files.map { URL(fileURLWithPath: path).appendingPathComponent($0) }
     }
 
+    /// A user's image, refused when its channels are not the model's (a colour file for a grey
+    /// model, or the other way round) rather than silently converted.
+    static func readInput(_ url: URL, channels: Int) throws -> Image8 {
+        let image = try PNG.read(url)
+        guard image.channels == channels else {
+            throw SampleError("\(url.path) is a \(image.channels == 3 ? "colour" : "grey") image (\(image.channels) channel(s)); the model "
+                + "takes \(channels == 3 ? "colour" : "grey") images (\(channels) channel(s)): convert it first")
+        }
+        return image
+    }
+
     func runSpatial(_ trained: TrainedLatentDiffusion, communicator: Communicator, say: @escaping (String) -> Void) throws {
         let ldm = trained.model, conditioning = ldm.config.conditioning, spatial = conditioning.spatial!
         let first = trained.firstStage.config
@@ -44,13 +56,13 @@ extension SampleRequest {
         let sampling = try TrainedLatentDiffusion.sampling(sampler: sampler, steps: steps, eta: eta, guidance: guidance, seed: seed,
                                                            schedule: ldm.schedule)
         // Inputs, each sample's condition, and what goes beside the outputs in the grid.
-        var names: [String] = [], condition: Tensor, shown: Tensor, original: Tensor?, masks: [InpaintingMask]?
+        var names: [String] = [], condition: Tensor, shown: Tensor, original: Tensor?, masks: [InpaintingMask]?, known: KnownLatents?
         switch spatial.task {
         case .superResolution:
             let (low, lowSide) = (try Self.pngFiles(lowres!), side / spatial.factor)
             var images: [Image8] = []
             for url in low {
-                let img = try PNG.read(url, channels: channels)
+                let img = try Self.readInput(url, channels: channels)
                 guard img.width == lowSide && img.height == lowSide else {
                     throw SampleError("\(url.path) is \(img.width)×\(img.height); the model upsamples \(lowSide)×\(lowSide) images ×\(spatial.factor) "
                         + "to \(side)×\(side)")
@@ -62,7 +74,7 @@ extension SampleRequest {
             shown = SpatialInputs.tensor(images.map { $0.resized(width: side, height: side, filter: .bicubic) })
         case .inpainting:
             let imageURL = URL(fileURLWithPath: image!), maskURL = URL(fileURLWithPath: mask!)
-            let img = try PNG.read(imageURL, channels: channels)
+            let img = try Self.readInput(imageURL, channels: channels)
             guard img.width == side && img.height == side else {
                 throw SampleError("\(imageURL.path) is \(img.width)×\(img.height); the model inpaints \(side)×\(side) images")
             }
@@ -78,6 +90,10 @@ extension SampleRequest {
             names = (0..<perClass).map { String(format: "inpainted_%02d", $0) }
             condition = SpatialInputs.inpainting(images: x, masks: masks!, firstStage: trained.firstStage, scaleFactor: ldm.scaleFactor,
                                                  latentShape: trained.latentShape)
+            if holdKnown {
+                known = SpatialInputs.knownLatents(images: x, masks: masks!, firstStage: trained.firstStage, scaleFactor: ldm.scaleFactor,
+                                                   latentShape: trained.latentShape)
+            }
             shown = SpatialInputs.blanked(x.slice(alongAxis: 0, 0..<1), masks: [m])
             original = x
         }
@@ -98,7 +114,7 @@ extension SampleRequest {
         let mine = evaluationShard(count: count, rank: communicator.rank, worldSize: communicator.size)
         let latents = try sampling.sampleLatents(ldm, latentShape: trained.latentShape, indices: Array(mine),
                                                  labels: labels.map { Array($0[mine]) }, captions: captions.map { Array($0[mine]) },
-                                                 spatial: condition.slice(alongAxis: 0, mine))
+                                                 spatial: condition.slice(alongAxis: 0, mine), known: known?.slice(mine))
         var outputs = LatentDiffusionSampling.decode(latents, scaleFactor: ldm.scaleFactor, firstStage: trained.firstStage)
         if let masks, let original {
             outputs = SpatialInputs.composite(generated: outputs, original: original.slice(alongAxis: 0, mine), masks: Array(masks[mine]))

@@ -37,6 +37,8 @@ public struct SampleRequest {
     /// An inpainting model's image and mask (white: fill).
     public var image: String?
     public var mask: String?
+    /// Inpainting: hold the latent cells the mask leaves untouched to the image's latent.
+    public var holdKnown = true
 
     public init(model: String, autoencoder: String?, perClass: Int, steps: Int, eta: Double, guidance: Float,
                 sampler: String, seed: UInt64, weights: String, output: URL) {

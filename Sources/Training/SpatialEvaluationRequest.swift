@@ -1,4 +1,5 @@
 import Data
+import Diffusion
 import Distributed
 import Evaluation
 import Foundation
@@ -26,6 +27,9 @@ public struct SpatialEvaluationRequest {
     public var eta = 0.0
     public var seed: UInt64 = 0
     public var batchSize = 50
+    /// Inpainting: hold the latent cells the mask leaves untouched to the image's own latent
+    /// while sampling (the reference DDIM sampler's mask and x0).
+    public var holdKnown = true
     public var output: URL
 
     public init(model: String, dataConfig: String, output: URL) {
@@ -44,13 +48,14 @@ public struct SpatialEvaluationRequest {
         public var steps: Int
         public var seed: UInt64
         public var worldSize: Int
+        public var holdKnown: Bool?
         public var metrics: [String: MetricSummary]
         public var grid: String?
         public var seconds: Double
 
         enum CodingKeys: String, CodingKey {
             case model, task, autoencoder, images, count, sampler, steps, seed, metrics, grid, seconds
-            case worldSize = "world_size"
+            case worldSize = "world_size", holdKnown = "hold_known"
         }
     }
 
@@ -91,15 +96,15 @@ public struct SpatialEvaluationRequest {
         var accumulator = MetricAccumulator(names: names)
         let ssim = SSIM()
         let share = evaluationShard(count: total, rank: communicator.rank, worldSize: communicator.size)
-        say("evaluate \(spatial.task.rawValue): \(total) held-out images of \(dataset.identity) (\(sampler) \(steps) steps, seed \(seed)) "
-            + "on \(communicator.size) rank(s)")
+        say("evaluate \(spatial.task.rawValue): \(total) held-out images of \(dataset.identity) (\(sampler) \(steps) steps, seed \(seed)"
+            + (spatial.task == .inpainting ? ", known latent cells \(holdKnown ? "held" : "free")" : "") + ") on \(communicator.size) rank(s)")
         var gridRows: [Tensor] = []
         var done = 0
         for start in stride(from: share.lowerBound, to: share.upperBound, by: batchSize) {
             let positions = Array(start..<min(start + batchSize, share.upperBound))
             let (images, labels) = try dataset.batch(positions)
             let inputs: Tensor, condition: Tensor
-            var masks: [InpaintingMask]?
+            var masks: [InpaintingMask]?, known: KnownLatents?
             switch spatial.task {
             case .superResolution:
                 let low = try positions.map { SpatialInputs.lowResolution(try dataset.image(at: $0), factor: spatial.factor) }
@@ -113,9 +118,14 @@ public struct SpatialEvaluationRequest {
                 inputs = SpatialInputs.blanked(images, masks: masks!)
                 condition = SpatialInputs.inpainting(images: images, masks: masks!, firstStage: firstStage,
                                                      scaleFactor: trained.model.scaleFactor, latentShape: trained.latentShape)
+                if holdKnown {
+                    known = SpatialInputs.knownLatents(images: images, masks: masks!, firstStage: firstStage,
+                                                       scaleFactor: trained.model.scaleFactor, latentShape: trained.latentShape)
+                }
             }
             let latents = try sampling.sampleLatents(trained.model, latentShape: trained.latentShape, indices: positions,
-                                                     labels: conditioning.isClassConditional ? labels : nil, spatial: condition)
+                                                     labels: conditioning.isClassConditional ? labels : nil, spatial: condition,
+                                                     known: known)
             let decoded = LatentDiffusionSampling.decode(latents, scaleFactor: trained.model.scaleFactor, firstStage: firstStage)
             let reconstruction = withoutGrad { firstStage.reconstruct(images).clamped(min: -1, max: 1) }
             var outputs = decoded
@@ -162,7 +172,7 @@ public struct SpatialEvaluationRequest {
         }
         let report = Report(model: trained.url.path, task: spatial.task.rawValue, autoencoder: trained.firstStagePath,
                             images: dataset.identity, count: total, sampler: sampler, steps: steps, seed: seed,
-                            worldSize: communicator.size, metrics: summaries, grid: gridPath, seconds: ProgressReporter.now() - started)
+                            worldSize: communicator.size, holdKnown: spatial.task == .inpainting ? holdKnown : nil, metrics: summaries, grid: gridPath, seconds: ProgressReporter.now() - started)
         if communicator.isRoot {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,4 +1,5 @@
 import Data
+import Diffusion
 import Foundation
 import Models
 import Tensor
@@ -44,6 +45,21 @@ public enum SpatialInputs {
             for p in 0..<(h * w) { maskGrid.pointer[i * h * w + p] = cells[p] }
         }
         return Tensor.concatenate([latents, maskGrid], alongAxis: 1)
+    }
+
+    /// What an inpainting sampler holds fixed: the image's latent (KL: posterior mean, times
+    /// scale_factor) in every latent cell the mask leaves untouched.
+    public static func knownLatents(images: Tensor, masks: [InpaintingMask], firstStage: FirstStageModel, scaleFactor: Float,
+                                    latentShape: [Int]) -> KnownLatents {
+        firstStage.module.eval()
+        let latents = withoutGrad { firstStage.encodeMode(images) * scaleFactor }
+        let (c, h, w) = (latentShape[0], latentShape[1], latentShape[2])
+        let keep = Tensor(uninitialized: latents.shape)
+        for i in 0..<images.shape[0] {
+            let cells = masks[i].downsampled(width: w, height: h)
+            for ch in 0..<c { for p in 0..<(h * w) { keep.pointer[(i * c + ch) * h * w + p] = 1 - cells[p] } }
+        }
+        return KnownLatents(latents: latents, keep: keep)
     }
 
     /// Images [N, C, H, W] in [−1, 1] from 8-bit images of one size.

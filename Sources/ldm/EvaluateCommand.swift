@@ -159,6 +159,9 @@ struct EvaluateLDMCommand: ParsableCommand {
     @Option(name: .long, help: "Write the report (JSON) here; grids go beside it. Default: <run>/evaluation.json.")
     var out: String?
 
+    @Flag(inversion: .prefixedNo, help: "Inpainting models: hold the latent cells outside the mask to the image's own latent while sampling.")
+    var holdKnown = true
+
     func run() throws {
         let communicator = try Communicators.make()
         RankFailure.guarding("evaluate ldm", communicator: communicator) {
@@ -177,6 +180,7 @@ struct EvaluateLDMCommand: ParsableCommand {
                 request.steps = steps
                 request.eta = eta
                 request.seed = seed
+                request.holdKnown = holdKnown
                 try request.run(communicator: communicator)
                 return
             }

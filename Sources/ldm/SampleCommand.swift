@@ -57,6 +57,9 @@ struct SampleCommand: ParsableCommand {
     @Option(name: .long, help: "An inpainting model's mask (PNG, the image's size; white marks what to fill).")
     var mask: String?
 
+    @Flag(inversion: .prefixedNo, help: "Inpainting: hold the latent cells outside the mask to the image's own latent while sampling.")
+    var holdKnown = true
+
     func run() throws {
         let communicator = try Communicators.make()
         RankFailure.guarding("sample", communicator: communicator) {
@@ -69,6 +72,7 @@ struct SampleCommand: ParsableCommand {
             request.lowres = lowres
             request.image = image
             request.mask = mask
+            request.holdKnown = holdKnown
             try request.run(communicator: communicator)
         }
     }

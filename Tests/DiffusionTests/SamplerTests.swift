@@ -89,4 +89,31 @@ final class SamplerTests: XCTestCase {
                                             generators: &single, model: toyModel)
         XCTAssertEqual(batch.slice(alongAxis: 0, 2..<3).scalars, alone.scalars)
     }
+
+    /// Known latents (the reference DDIM's mask and x0): entries with keep = 1 end at the known
+    /// value and steer the rest through the denoiser; keep = 0 everywhere changes nothing.
+    func testKnownLatentsAreHeldAndSteerTheRest() throws {
+        let sampler = try DDIMSampler(schedule: schedule, steps: 10, eta: 0)
+        let xT = randn([2, 1, 2, 2], seed: 3), known = randn([2, 1, 2, 2], seed: 4)
+        var keepScalars = [Float](repeating: 0, count: 8)
+        keepScalars[0] = 1; keepScalars[1] = 1; keepScalars[5] = 1
+        let keep = Tensor(shape: [2, 1, 2, 2], scalars: keepScalars)
+        // A denoiser that mixes the entries, so the held ones influence the others.
+        let mixing: DenoiserOutput = { x, t in
+            let mean = x.scalars.reduce(0, +) / Float(x.count)
+            return (x * 0.5).map { Foundation.tanh($0 + mean) }
+        }
+        var g = [RandomGenerator(seed: 1), RandomGenerator(seed: 2)]
+        let held = ReverseDiffusion.sample(sampler, from: xT, parameterization: .eps, generators: &g, model: mixing,
+                                           known: KnownLatents(latents: known, keep: keep))
+        for i in [0, 1, 5] { XCTAssertEqual(held.scalars[i], known.scalars[i], "entry \(i) is held") }
+        g = [RandomGenerator(seed: 1), RandomGenerator(seed: 2)]
+        let free = ReverseDiffusion.sample(sampler, from: xT, parameterization: .eps, generators: &g, model: mixing)
+        XCTAssertTrue(free.scalars.allSatisfy(\.isFinite) && held.scalars.allSatisfy(\.isFinite))
+        XCTAssertGreaterThan(abs(free.scalars[2] - held.scalars[2]), 1e-4, "the held entries steer the free ones")
+        g = [RandomGenerator(seed: 1), RandomGenerator(seed: 2)]
+        let none = ReverseDiffusion.sample(sampler, from: xT, parameterization: .eps, generators: &g, model: mixing,
+                                           known: KnownLatents(latents: known, keep: Tensor(shape: [2, 1, 2, 2], scalars: [Float](repeating: 0, count: 8))))
+        XCTAssertEqual(none.scalars, free.scalars)
+    }
 }

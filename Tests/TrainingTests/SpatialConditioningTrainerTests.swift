@@ -146,6 +146,14 @@ final class SpatialConditioningTrainerTests: XCTestCase {
         try request.run(communicator: SingleProcessCommunicator())
         let upsampled = try PNG.read(tiny.root.appendingPathComponent("sr-out/in1_x2.png"))
         XCTAssertEqual([upsampled.width, upsampled.height], [16, 16])
+        // A colour file for a grey model is refused, not converted.
+        let colour = tiny.root.appendingPathComponent("colour")
+        try FileManager.default.createDirectory(at: colour, withIntermediateDirectories: true)
+        try PNG.write(Image8(width: 8, height: 8, channels: 3, pixels: [UInt8](repeating: 90, count: 192)), to: colour.appendingPathComponent("c.png"))
+        request.lowres = colour.path
+        XCTAssertThrowsError(try request.run(communicator: SingleProcessCommunicator())) {
+            XCTAssertTrue("\($0)".contains("c.png is a colour image (3 channel(s)); the model takes grey images"), "\($0)")
+        }
         // A full-resolution image is not a low-resolution input.
         request.lowres = tiny.root.appendingPathComponent("test").appendingPathComponent(dataset.files[0]).path
         XCTAssertThrowsError(try request.run(communicator: SingleProcessCommunicator())) {
