@@ -75,7 +75,7 @@ for target in "${selected[@]}"; do
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   seconds=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)
   # The last status line: cov: edges reached, ft: features, corp: inputs kept/their size.
-  progress=$(grep -E '^#[0-9]+.* cov: ' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[bKM]b' || true)
+  progress=$(grep -E '^#[0-9]+.* cov: ' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+(b|Kb|Mb)' || true)
   if [ "$status" -eq 0 ] && grep -q "Is the code instrumented for coverage" "$log"; then
     result="FAILED: no coverage counters, the mutation was blind (check the build's -sanitize options)"
     failed=1
