@@ -26,6 +26,7 @@ let package = Package(
         fuzzTarget("FuzzPNG", ["Data"]),
         fuzzTarget("FuzzConfig", ["Training"]),
         fuzzTarget("FuzzDiffusersConfig", ["Models"]),
+        fuzzTarget("FuzzTokenizer", ["Models"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -105,6 +105,12 @@ public struct LatentCacheManifest: Codable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         formatVersion = try c.decode(Int.self, forKey: .formatVersion)
         latentShape = try c.decode([Int].self, forKey: .latentShape)
+        // Readers size batches by C·h·w: it must be a product of positive dimensions that fits.
+        guard !latentShape.isEmpty, latentShape.allSatisfy({ $0 > 0 }),
+              ShardCodec.checkedProduct(latentShape + [StoredLatent.meanAndLogVariance.fieldCount, 4]) != nil else {
+            throw DecodingError.dataCorruptedError(forKey: .latentShape, in: c, debugDescription:
+                "latent_shape \(latentShape) is not a list of positive dimensions whose product fits in memory")
+        }
         dtype = try c.decode(LatentDType.self, forKey: .dtype)
         stored = try c.decode(StoredLatent.self, forKey: .stored)
         shuffle = try c.decode(String.self, forKey: .shuffle)

@@ -107,6 +107,10 @@ public enum ShardCodec {
         guard payload <= frame * Zstd.maximumExpansion else {
             throw bad("payload of \(payload) bytes cannot come from a \(frame)-byte zstd frame")
         }
+        // The shape alone first: with no samples the product below is 0 whatever the shape, and
+        // the decoder still multiplies the shape out.
+        guard shape.allSatisfy({ $0 > 0 }) else { throw bad("latent shape \(shape) has a zero dimension") }
+        guard checkedProduct(shape) != nil else { throw bad("latent shape \(shape) has more elements than fit in memory") }
         // Indices and labels (12 bytes a sample), then the latent fields.
         guard let indexBytes = checkedProduct([count, 12]),
               let latentBytes = checkedProduct([count, stored.fieldCount, dtype.byteCount] + shape),

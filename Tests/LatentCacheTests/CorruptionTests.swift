@@ -58,6 +58,18 @@ final class CorruptionTests: XCTestCase {
         XCTAssertTrue(report.problems[0].message.contains("format_version 2"))
     }
 
+    /// Readers size every batch by the manifest's C·h·w: a negative or overflowing shape used to
+    /// trap there (or allocate a negative count); it is refused when the manifest is read.
+    func testManifestLatentShapeThatCannotSizeABatch() throws {
+        let good = try LatentCacheManifest.read(from: dir)
+        for shape in [[-1, 4, 4], [0, 4, 4], [1 << 40, 1 << 40, 1], []] {
+            var m = good
+            m.latentShape = shape
+            try m.write(to: dir)
+            assertThrows(["manifest.json", "latent_shape \(shape)", "positive dimensions"]) { try readAll() }
+        }
+    }
+
     func testManifestCountThatDisagreesWithTheShardHeader() throws {
         // A manifest edited (or written by a buggy tool) to claim a different count.
         var m = try LatentCacheManifest.read(from: dir)

@@ -75,9 +75,18 @@ final class ShardCodecTests: XCTestCase {
         assertThrows([name, "frame"]) { _ = try ShardCodec.decode(patched(good, 56, UInt64(Int.max)), shard: name) }
         // A terabyte payload announced by a frame of a few hundred bytes.
         assertThrows([name, "cannot come from a"]) { _ = try ShardCodec.decode(patched(good, 48, 1 << 40), shard: name) }
-        // C·h·w·N overflows Int; the payload check must not trap computing it.
+        // C·h·w overflows Int; the checks must not trap computing it.
         let wide = patched(patched(patched(good, 32, 0xFFFF_FFFF, width: 4), 36, 0xFFFF_FFFF, width: 4), 40, 0xFFFF_FFFF, width: 4)
-        assertThrows([name, "cannot hold"]) { _ = try ShardCodec.decode(wide, shard: name) }
+        assertThrows([name, "more elements than fit"]) { _ = try ShardCodec.decode(wide, shard: name) }
+        // C·h·w fits, C·h·w·N does not.
+        let many = patched(patched(good, 16, 1 << 40), 32, 1 << 30, width: 4)
+        assertThrows([name, "cannot hold"]) { _ = try ShardCodec.decode(many, shard: name) }
+        // Found by FuzzLatentShard: no samples and a shape whose product overflows passed the
+        // payload check (0 · anything = 0), then trapped when the decoder multiplied the shape out.
+        let empty = patched(good, 16, 0)
+        let huge = patched(patched(patched(empty, 32, 1_968_373_764, width: 4), 36, 1_920_234_338, width: 4), 40, 6_778_473, width: 4)
+        assertThrows([name, "more elements than fit"]) { _ = try ShardCodec.decode(huge, shard: name) }
+        assertThrows([name, "zero dimension"]) { _ = try ShardCodec.decode(patched(good, 36, 0, width: 4), shard: name) }
         XCTAssertEqual(try ShardCodec.decode(good, shard: name).sampleCount, 3)
     }
 }

@@ -139,7 +139,7 @@ public final class LatentDiffusion: Module {
         encoder.outputFormatting = [.sortedKeys]
         let json = String(decoding: try encoder.encode(config), as: UTF8.self)
         var own = [Self.configMetadataKey: json, "ldm.scale_factor": String(config.scaleFactor)]
-        if let text = textConditioner { own[Self.vocabularyMetadataKey] = text.tokenizer.vocabulary.tokens.joined(separator: "\n") }
+        if let text = textConditioner { own[Self.vocabularyMetadataKey] = text.tokenizer.vocabulary.joined }
         try SafeTensors.write(stateDict(), metadata: metadata.merging(own) { $1 }, to: url)
     }
 
@@ -162,7 +162,7 @@ public final class LatentDiffusion: Module {
             guard let text = file.metadata[vocabularyMetadataKey] else {
                 throw CheckpointLoadError(path: url.path, "a text-conditional model without its \(vocabularyMetadataKey) metadata")
             }
-            do { vocabulary = try WordPieceVocabulary(tokens: text.components(separatedBy: "\n"), source: "\(url.path) metadata") } catch {
+            do { vocabulary = try WordPieceVocabulary(joined: text, source: "\(url.path) metadata") } catch {
                 throw CheckpointLoadError(path: url.path, "\(error)")
             }
             guard vocabulary!.count == config.conditioning.textEncoder.vocabSize else {

@@ -22,6 +22,13 @@ public struct WordPieceVocabulary: Sendable {
         var ids: [[Unicode.Scalar]: Int] = [:]
         for (i, t) in tokens.enumerated() {
             guard !t.isEmpty else { throw TokenizerError.malformedVocabulary(path: source, line: i + 1, reason: "empty token") }
+            // BERT's reader splits lines at a lone CR too, so such a token would shift every later
+            // id against the reference; and a token ending in CR would fuse with the next one in
+            // the saved form ("\r\n" is one Character to Swift's string functions).
+            guard !t.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) else {
+                throw TokenizerError.malformedVocabulary(path: source, line: i + 1,
+                                                         reason: "a carriage return or line feed inside the token (line ends are \"\\n\" or \"\\r\\n\")")
+            }
             if let first = ids.updateValue(i, forKey: Array(t.unicodeScalars)) {
                 throw TokenizerError.malformedVocabulary(path: source, line: i + 1, reason: "'\(t)' repeats line \(first + 1)")
             }
@@ -57,6 +64,16 @@ public struct WordPieceVocabulary: Sendable {
             lines.append(line)
         }
         try self.init(tokens: lines, source: url.path)
+    }
+
+    /// The tokens joined by "\n": the form a saved text model carries in its metadata.
+    public var joined: String { tokens.joined(separator: "\n") }
+
+    /// Reads the `joined` form back; `source` names it in errors.
+    public init(joined text: String, source: String) throws {
+        // Split on code points, as `init(contentsOf:)` splits on bytes.
+        let tokens = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { String($0) }
+        try self.init(tokens: tokens, source: source)
     }
 
     public func id(of token: [Unicode.Scalar]) -> Int? { ids[token] }
