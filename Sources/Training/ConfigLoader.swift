@@ -27,7 +27,12 @@ public enum ConfigLoader {
     public static func parse<T: Codable>(_ type: T.Type, yaml: String, file: String = "<string>") throws -> T {
         let tree: Any?
         do {
+            // Yams builds a dictionary only from plain keys (it traps on a key that is a list or
+            // a mapping), so the composed tree is checked first.
+            try refuseNonScalarKeys(try Yams.compose(yaml: yaml), file: file)
             tree = try Yams.load(yaml: yaml)
+        } catch let error as ConfigError {
+            throw error
         } catch {
             throw ConfigError(file: file, "not valid YAML: \(error)")
         }
@@ -71,5 +76,24 @@ public enum ConfigLoader {
             if let found = firstUnknownKey(g[key]!, known: sub, prefix: full) { return found }
         }
         return nil
+    }
+
+    /// A mapping key must be a plain value (`model:`), not a list or a mapping (`? [a, b]`).
+    static func refuseNonScalarKeys(_ node: Node?, file: String) throws {
+        guard let node else { return }
+        switch node {
+        case .mapping(let mapping):
+            for (key, value) in mapping {
+                guard case .scalar = key else {
+                    throw ConfigError(file: file, "line \((key.mark?.line).map(String.init) ?? "?"): a key must be a plain name, "
+                        + "not a list or a mapping")
+                }
+                try refuseNonScalarKeys(value, file: file)
+            }
+        case .sequence(let sequence):
+            for item in sequence { try refuseNonScalarKeys(item, file: file) }
+        default:
+            break
+        }
     }
 }

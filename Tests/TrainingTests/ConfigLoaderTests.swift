@@ -70,6 +70,15 @@ final class ConfigLoaderTests: XCTestCase {
         }
     }
 
+    /// Found by FuzzConfig: a list or mapping used as a key trapped inside Yams' loader.
+    func testNonScalarKeysAreRefusedNotTrapped() {
+        for yaml in ["? [a, b]\n: 1\n", "model:\n  {x: 1}: 2\n", "data: [{? [c]: d}]\n"] {
+            XCTAssertThrowsError(try ConfigLoader.parse(AutoencoderTrainingConfig.self, yaml: yaml, file: "bad.yaml"), yaml) {
+                XCTAssertTrue("\($0)".contains("bad.yaml") && "\($0)".contains("a key must be a plain name"), "\($0)")
+            }
+        }
+    }
+
     func testDefaultsFillMissingKeys() throws {
         let config = try ConfigLoader.parse(AutoencoderTrainingConfig.self, yaml: "model:\n  autoencoder:\n    ch: 64\n")
         XCTAssertEqual(config.model.autoencoder.ch, 64)
