@@ -106,9 +106,8 @@ public final class SpatialConditionSource {
             let upsampled = low.map { $0.resized(width: dataset.width, height: dataset.height, filter: .bicubic) }
             return Examples(images: images, inputs: SpatialInputs.tensor(upsampled), masks: nil, condition: try superResolutionInput(low))
         case .inpainting:
-            let masks = positions.map { p -> InpaintingMask in
-                var g = RandomGenerator(seed: seed).derived(4, UInt64(p))
-                return InpaintingMask.random(width: dataset.width, height: dataset.height, boxFraction: config.boxFraction, generator: &g)
+            let masks = positions.map {
+                SpatialInputs.heldOutMask(seed: seed, position: $0, width: dataset.width, height: dataset.height, boxFraction: config.boxFraction)
             }
             return Examples(images: images, inputs: SpatialInputs.blanked(images, masks: masks), masks: masks,
                             condition: inpaintingInput(images: images, masks: masks, scaleFactor: scaleFactor))

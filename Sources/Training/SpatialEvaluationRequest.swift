@@ -111,9 +111,9 @@ public struct SpatialEvaluationRequest {
                 inputs = SpatialInputs.tensor(low.map { $0.resized(width: dataset.width, height: dataset.height, filter: .bicubic) })
                 condition = try SpatialInputs.superResolution(low, latentShape: trained.latentShape, channels: dataset.channels)
             case .inpainting:
-                masks = positions.map { p in
-                    var g = RandomGenerator(seed: seed).derived(4, UInt64(p))
-                    return InpaintingMask.random(width: dataset.width, height: dataset.height, boxFraction: spatial.boxFraction, generator: &g)
+                masks = positions.map {
+                    SpatialInputs.heldOutMask(seed: seed, position: $0, width: dataset.width, height: dataset.height,
+                                              boxFraction: spatial.boxFraction)
                 }
                 inputs = SpatialInputs.blanked(images, masks: masks!)
                 condition = SpatialInputs.inpainting(images: images, masks: masks!, firstStage: firstStage,

@@ -62,6 +62,12 @@ public enum SpatialInputs {
         return KnownLatents(latents: latents, keep: keep)
     }
 
+    /// The fixed mask of held-out sample `position` (the held-out loss, grids and evaluation).
+    public static func heldOutMask(seed: UInt64, position: Int, width: Int, height: Int, boxFraction: Double) -> InpaintingMask {
+        var g = RandomGenerator(seed: seed).derived(4, UInt64(position))
+        return InpaintingMask.random(width: width, height: height, boxFraction: boxFraction, generator: &g)
+    }
+
     /// Images [N, C, H, W] in [−1, 1] from 8-bit images of one size.
     public static func tensor(_ images: [Image8]) -> Tensor {
         guard let first = images.first else { return Tensor(uninitialized: [0, 1, 1, 1]) }
