@@ -18,6 +18,17 @@ public final class GradNode {
     }
 }
 
+/// Hears how a `backward(observer:)` pass progresses, e.g. to start reducing finished
+/// gradients across ranks while the rest of the pass computes.
+public protocol BackwardObserver: AnyObject {
+    /// Before the pass: every leaf it can reach (any other leaf's `grad` stays as it is).
+    func backwardWillStart(leaves: [Tensor])
+    /// `leaf.grad` now includes this pass's whole contribution.
+    func gradientReady(_ leaf: Tensor)
+    /// Called before each node's backward rule runs: a chance to let communication progress.
+    func betweenNodes()
+}
+
 /// Whether operations are recorded for autograd.
 public enum GradMode {
     public private(set) static var isEnabled = true
@@ -46,17 +57,20 @@ extension Tensor {
 
     /// Accumulates d(self)/d(leaf) into `grad` of every leaf that requires gradients.
     /// `self` must be a scalar unless `seed` (the gradient of the output) is given.
-    public func backward(seed: Tensor? = nil) {
+    /// An `observer` hears of each leaf as soon as its gradient is complete (data-parallel
+    /// training starts reducing it while the rest of the pass runs).
+    public func backward(seed: Tensor? = nil, observer: BackwardObserver? = nil) {
         let leaves = Autograd.collectLeaves(from: self)
-        let grads = Autograd.gradients(of: self, with: seed, wrt: leaves)
-        for (leaf, g) in zip(leaves, grads) {
-            guard let g else { continue }
+        observer?.backwardWillStart(leaves: leaves)
+        // Each leaf is accumulated the moment the traversal has its whole gradient.
+        _ = Autograd.gradients(of: self, with: seed, wrt: leaves, observer: observer) { leaf, g in
             if let existing = leaf.grad {
                 existing.addInPlace(g)
             } else {
                 // A copy, because backward rules may hand out a gradient that aliases another.
                 leaf.grad = g.copy()
             }
+            observer?.gradientReady(leaf)
         }
     }
 
@@ -97,7 +111,10 @@ enum Autograd {
         topologicalOrder(from: root).filter { $0.isLeaf && $0.requiresGrad }
     }
 
-    static func gradients(of root: Tensor, with seed: Tensor?, wrt targets: [Tensor]) -> [Tensor?] {
+    /// `completed`, when given, receives each target's gradient as soon as it is final (every
+    /// node consuming the target has run); `observer` is told between nodes.
+    static func gradients(of root: Tensor, with seed: Tensor?, wrt targets: [Tensor], observer: BackwardObserver? = nil,
+                          completed: ((Tensor, Tensor) -> Void)? = nil) -> [Tensor?] {
         precondition(root.requiresGrad || targets.contains { $0 === root },
                      "backward: the output does not require gradients (nothing recorded it)")
         if seed == nil {
@@ -122,8 +139,11 @@ enum Autograd {
             for t in order {
                 let id = ObjectIdentifier(t)
                 guard leadsToTarget.contains(id), let g = pending.removeValue(forKey: id) else { continue }
-                if targetIDs.contains(id) { results[id] = g }
+                if targetIDs.contains(id) {
+                    if let completed { completed(t, g) } else { results[id] = g }
+                }
                 guard let node = t.gradNode else { continue }
+                observer?.betweenNodes()
                 precondition(g.shape == t.shape, "\(node.name) backward: gradient shape \(g.shape) for output \(t.shape)")
                 let inputGrads = node.backward(g)
                 for (input, ig) in zip(node.inputs, inputGrads) {
