@@ -13,3 +13,6 @@ static inline MPI_Op ldm_op_min(void) { return MPI_MIN; }
 static inline void *ldm_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Errhandler ldm_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int ldm_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+/* Non-blocking collectives: the null request and "no status wanted". */
+static inline MPI_Request ldm_request_null(void) { return MPI_REQUEST_NULL; }
+static inline MPI_Status *ldm_status_ignore(void) { return MPI_STATUS_IGNORE; }

@@ -31,6 +31,16 @@ public protocol Communicator: AnyObject {
     func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, op: ReduceOperation) throws
     func allreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, op: ReduceOperation) throws
 
+    /// Starts replacing every element with its reduction over all ranks and returns without
+    /// waiting: the buffer must stay alive and untouched until the request completes. Started
+    /// collectives pair across ranks by the order they are started, as blocking ones do.
+    func startAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOperation) throws -> CollectiveRequest
+
+    /// A communicator over the same ranks whose collectives never pair with this one's
+    /// (MPI_Comm_dup), so collectives in flight on it cannot be confused with those another
+    /// part of the program runs meanwhile. A collective: every rank calls it, in the same order.
+    func duplicate() throws -> Communicator
+
     /// Every rank contributes `send.count` bytes (the same count on all ranks); `receive`
     /// (`size * send.count` bytes) gets the contributions in rank order.
     func allgather(bytes send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws
@@ -109,6 +119,19 @@ extension Communicator {
         let data = try broadcast(rank == root ? Data(string.utf8) : Data(), root: root)
         return String(decoding: data, as: UTF8.self)
     }
+
+    // MARK: Non-blocking
+
+    /// For transports without non-blocking collectives: reduced before returning, the
+    /// request complete.
+    public func startAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOperation) throws -> CollectiveRequest {
+        try allreduce(buffer, op: op)
+        return CompletedRequest()
+    }
+
+    /// For transports whose `startAllreduce` completes before returning: nothing is ever in
+    /// flight, so the communicator itself serves.
+    public func duplicate() throws -> Communicator { self }
 
     // MARK: Allreduce
 

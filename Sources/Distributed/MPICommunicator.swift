@@ -11,6 +11,8 @@ public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
     let comm: MPI_Comm
+    /// A duplicate frees its MPI communicator when released; the world is never freed.
+    private let ownsCommunicator: Bool
 
     private static let lock = NSLock()
     private static var shared: MPICommunicator?
@@ -49,6 +51,51 @@ public final class MPICommunicator: Communicator {
         MPI_Comm_size(comm, &s)
         rank = Int(r)
         size = Int(s)
+        ownsCommunicator = false
+    }
+
+    private init(duplicate: MPI_Comm, rank: Int, size: Int) {
+        comm = duplicate
+        self.rank = rank
+        self.size = size
+        ownsCommunicator = true
+    }
+
+    deinit {
+        guard ownsCommunicator else { return }
+        var finalized: Int32 = 0
+        MPI_Finalized(&finalized)
+        if finalized == 0 {
+            var c: MPI_Comm? = comm
+            MPI_Comm_free(&c)
+        }
+    }
+
+    public func duplicate() throws -> Communicator {
+        var copy: MPI_Comm?
+        try check(MPI_Comm_dup(comm, &copy), "MPI_Comm_dup")
+        guard let copy else {
+            throw CommunicatorError.transport(rank: rank, operation: "MPI_Comm_dup", code: -1, message: "no communicator returned")
+        }
+        MPI_Comm_set_errhandler(copy, ldm_errors_return())
+        return MPICommunicator(duplicate: copy, rank: rank, size: size)
+    }
+
+    /// MPI_Iallreduce in place, in the same chunks as `allreduce`; the requests are tested and
+    /// waited for together.
+    public func startAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOperation) throws -> CollectiveRequest {
+        let request = MPIRequest(rank: rank, operation: "MPI_Iallreduce(\(op)) of \(buffer.count) Float")
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return request }
+        var offset = 0
+        while offset < buffer.count {
+            let n = min(MPICommunicator.maxChunk, buffer.count - offset)
+            var handle: MPI_Request? = ldm_request_null()
+            try check(MPI_Iallreduce(UnsafeRawPointer(ldm_in_place()), base + offset, Int32(n), ldm_float(), mpiOp(op), comm, &handle),
+                      request.operation)
+            request.handles.append(handle)
+            offset += n
+        }
+        return request
     }
 
     static func errorString(_ code: Int32) -> String {
@@ -152,5 +199,38 @@ public final class MPICommunicator: Communicator {
     public func abort(code: Int32) -> Never {
         MPI_Abort(comm, code)
         exit(code)  // MPI_Abort does not return; this only satisfies the type checker.
+    }
+}
+
+/// The MPI requests of one started collective (one per chunk).
+final class MPIRequest: CollectiveRequest {
+    let rank: Int
+    let operation: String
+    var handles: [MPI_Request?] = []
+
+    init(rank: Int, operation: String) {
+        self.rank = rank
+        self.operation = operation
+    }
+
+    private func check(_ code: Int32, _ call: String) throws {
+        guard code != MPI_SUCCESS else { return }
+        throw CommunicatorError.transport(rank: rank, operation: "\(call) of \(operation)", code: code,
+                                          message: MPICommunicator.errorString(code))
+    }
+
+    func test() throws -> Bool {
+        var done = true
+        // A completed handle becomes MPI_REQUEST_NULL, which tests as complete.
+        for i in handles.indices {
+            var flag: Int32 = 0
+            try check(MPI_Test(&handles[i], &flag, ldm_status_ignore()), "MPI_Test")
+            if flag == 0 { done = false }
+        }
+        return done
+    }
+
+    func wait() throws {
+        for i in handles.indices { try check(MPI_Wait(&handles[i], ldm_status_ignore()), "MPI_Wait") }
     }
 }

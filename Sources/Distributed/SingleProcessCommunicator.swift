@@ -19,6 +19,12 @@ public final class SingleProcessCommunicator: Communicator {
     public func allreduce(_ buffer: UnsafeMutableBufferPointer<Double>, op: ReduceOperation) throws {}
     public func allreduce(_ buffer: UnsafeMutableBufferPointer<Int64>, op: ReduceOperation) throws {}
 
+    public func startAllreduce(_ buffer: UnsafeMutableBufferPointer<Float>, op: ReduceOperation) throws -> CollectiveRequest {
+        CompletedRequest()
+    }
+
+    public func duplicate() throws -> Communicator { SingleProcessCommunicator() }
+
     public func allgather(bytes send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer) throws {
         precondition(receive.count == send.count, "allgather: receive holds \(receive.count) bytes, world of 1 sends \(send.count)")
         receive.copyMemory(from: send)
