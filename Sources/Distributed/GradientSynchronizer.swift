@@ -11,6 +11,10 @@ import Tensor
 /// unrelated parameters would be summed silently (or sizes would differ and the job would
 /// fail or hang). So buckets depend only on the parameter list — same order and shapes on
 /// every rank, which `verifyShapesMatch` checks — and never on when gradients become ready.
+///
+/// With `enableOverlap()` the buckets are instead reduced while backward runs (see
+/// `OverlappedAllreduce`): train with `backward(_:reduce:)` and the gradients come out the same,
+/// bit for bit, at two ranks.
 public final class GradientSynchronizer {
     /// A run of consecutive parameters reduced together.
     public struct Bucket: Equatable, Sendable {
@@ -31,8 +35,13 @@ public final class GradientSynchronizer {
     private let bucketStorage: [TensorStorage]
     /// Time in `synchronize` with several ranks (packing, allreduce, averaging, unpacking).
     public let synchronizeTime = Stopwatch()
-    /// Time in its allreduce calls alone (one per bucket).
+    /// Time in its allreduce calls alone (one per bucket; overlapped: every MPI call for them).
     public let allreduceTime = Stopwatch()
+    /// Overlapped: time spent after backward waiting for buckets still in flight.
+    public let waitTime = Stopwatch()
+    /// Set by `enableOverlap()` on several ranks.
+    private var overlapped: OverlappedAllreduce?
+    public var overlapsBackward: Bool { overlapped != nil }
 
     /// - Parameters:
     ///   - parameters: the trainable tensors, in the same order on every rank.
@@ -77,8 +86,31 @@ public final class GradientSynchronizer {
             for p in parameters where p.grad == nil { p.grad = Tensor(zeros: p.shape) }
             return
         }
+        if let overlapped, overlapped.isActive {
+            try synchronizeTime.time { try overlapped.finish() }
+            return
+        }
         try synchronizeTime.time { try reduceBuckets() }
     }
+
+    /// Reduces buckets during the backward passes made with `backward(_:reduce: true)` from now
+    /// on, on a duplicate of the communicator (so a collective: every rank calls it). Does
+    /// nothing in a world of one rank.
+    public func enableOverlap() throws {
+        guard communicator.size > 1, overlapped == nil else { return }
+        overlapped = OverlappedAllreduce(parameters: parameters, communicator: try communicator.duplicate(),
+                                         capacityBytes: bucketCapacityBytes, allreduceTime: allreduceTime,
+                                         packingTime: synchronizeTime, waitTime: waitTime)
+    }
+
+    /// `loss.backward()`; with `reduce` (the last micro-batch before `synchronize()`) and the
+    /// overlap enabled, buckets are reduced as their gradients complete.
+    public func backward(_ loss: Tensor, reduce: Bool) {
+        if reduce, let overlapped { loss.backward(observer: overlapped) } else { loss.backward() }
+    }
+
+    /// The overlapped path's buckets, in launch order (planned at its first synchronisation).
+    var overlappedBuckets: [OverlappedAllreduce.Bucket] { overlapped?.buckets ?? [] }
 
     private func reduceBuckets() throws {
         let worldSize = Float(communicator.size)

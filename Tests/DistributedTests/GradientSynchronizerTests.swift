@@ -96,6 +96,65 @@ final class GradientSynchronizerTests: XCTestCase {
         }
     }
 
+    func testOverlappedBucketsFollowTheGivenOrderWithASmallFirstBucket() {
+        // Capacity 100 floats, first bucket 20: order 4, 3, 2, 1, 0 as gradients become ready.
+        let counts = [30, 50, 40, 15, 10]
+        let buckets = OverlappedAllreduce.planBuckets(order: [4, 3, 2, 1, 0], elementCounts: counts,
+                                                      capacityBytes: 400, firstCapacityBytes: 80)
+        XCTAssertEqual(buckets.map(\.parameterIndices), [[4], [3, 2], [1, 0]])
+        XCTAssertEqual(buckets.map(\.offsets), [[0], [0, 15], [0, 50]])
+        XCTAssertEqual(buckets.map(\.elementCount), [10, 55, 80])
+    }
+
+    /// A tiny network's backward through the overlapped path: the first step plans buckets in
+    /// the order gradients became ready, later steps start each bucket inside backward, and
+    /// every step gives the blocking path's gradients bit for bit (a parameter outside the
+    /// graph counts as zeros in both).
+    func testOverlapStartsBucketsInsideBackwardAndGivesTheBlockingGradients() throws {
+        let shapes: [[Int]] = [[4, 8], [8, 8], [8, 8], [8, 3], [5]]
+        func network(seed: UInt64) -> [Tensor] {
+            shapes.enumerated().map { i, s in
+                let t = randn(s, seed: seed + UInt64(i))
+                t.requiresGrad = true
+                return t
+            }
+        }
+        func loss(_ w: [Tensor], step: Int) -> Tensor {
+            var h = randn([6, 4], seed: 100 + UInt64(step))
+            for layer in w.prefix(4) { h = h.matmul(layer).relu() + h.matmul(layer) * 0.1 }
+            return (h * h).mean()  // w[4] is never used
+        }
+        let blockingComm = RecordingCommunicator(size: 2), overlapComm = RecordingCommunicator(size: 2)
+        for comm in [blockingComm, overlapComm] { comm.othersContribution = { _, _ in 0.75 } }
+        let a = network(seed: 1), b = network(seed: 1)
+        let blocking = GradientSynchronizer(parameters: a, communicator: blockingComm, bucketCapacityBytes: 70 * 4)
+        let overlapped = GradientSynchronizer(parameters: b, communicator: overlapComm, bucketCapacityBytes: 70 * 4)
+        try overlapped.enableOverlap()
+        XCTAssertTrue(overlapped.overlapsBackward)
+        for step in 0..<3 {
+            blocking.backward(loss(a, step: step), reduce: true)
+            try blocking.synchronize()
+            overlapComm.allreduceCounts = []
+            overlapped.backward(loss(b, step: step), reduce: true)
+            let startedInsideBackward = overlapComm.allreduceCounts
+            try overlapped.synchronize()
+            if step == 0 {
+                XCTAssertEqual(startedInsideBackward, [], "the first backward only records the ready order")
+                // Ready order: the last layer first; the unused parameter last.
+                XCTAssertEqual(overlapped.overlappedBuckets.map(\.parameterIndices), [[3], [2], [1], [0, 4]])
+            } else {
+                XCTAssertEqual(startedInsideBackward, [24, 64, 64, 32 + 5], "every bucket starts inside backward, in order")
+            }
+            for (i, (p, q)) in zip(a, b).enumerated() {
+                let ga = try XCTUnwrap(p.grad), gb = try XCTUnwrap(q.grad)
+                XCTAssertTrue(ga.scalars.allSatisfy(\.isFinite))
+                XCTAssertEqual(ga.scalars.map(\.bitPattern), gb.scalars.map(\.bitPattern), "step \(step) parameter \(i)")
+            }
+            XCTAssertEqual(b[4].grad?.scalars, [Float](repeating: 0.375, count: 5), "no gradient: (0 + 0.75) / 2")
+            for t in a + b { t.grad = nil }
+        }
+    }
+
     func testSignatureDifferenceNamesRankAndParameter() {
         let reference = ParameterSignature([("enc.weight", [4, 2]), ("enc.bias", [4])])
         XCTAssertNil(reference.firstDifference(from: reference, referenceRank: 0, otherRank: 1))

@@ -55,6 +55,8 @@ final class MPILaunchTests: XCTestCase {
 
     func testGradientSynchronizerGivesExactMeanIdenticalOnBothRanks() throws { try assertPasses("gradsync") }
 
+    func testOverlappedAllreduceGivesTheBlockingGradientsBitForBit() throws { try assertPasses("gradsync-overlap") }
+
     func testShapeMismatchNamesRankAndParameter() throws {
         try assertPasses("shape-mismatch")
         let outcome = try mpirun("shape-mismatch")

@@ -172,6 +172,64 @@ func scenarioGradientSync() throws {
     }
 }
 
+/// The overlapped allreduce against the blocking one on the same network and data: the same
+/// gradient bits on both paths and both ranks, over several steps (the first plans the
+/// buckets) with two micro-batches each (only the last one reduces). The network runs a
+/// synchronised BatchNorm, whose collectives on the world communicator happen while buckets
+/// are in flight; one weight is used on rank 1 only and one by neither rank.
+func scenarioGradientSyncOverlap() throws {
+    requireTwoRanks()
+    let r = comm.rank
+    let shapes: [[Int]] = [[16, 32], [32], [32], [32, 32], [32, 32], [32, 8], [8, 8], [5]]
+    func network() -> [Tensor] {
+        shapes.enumerated().map { i, shape in
+            let t = Tensor(shape: shape, scalars: values(rank: 0, count: Tensor.elementCount(shape), seed: 50 + UInt64(i)))
+            t.requiresGrad = true
+            return t
+        }
+    }
+    let reducer: BatchNormStatisticsReducer = { buffer in
+        RankFailure.guarding("batch norm allreduce", communicator: comm) { try comm.allreduce(buffer, op: .sum) }
+    }
+    func loss(_ w: [Tensor], step: Int, micro: Int) -> Tensor {
+        let x = Tensor(shape: [6, 16], scalars: values(rank: r, count: 96, seed: 900 + UInt64(10 * step + micro)))
+        var h = x.matmul(w[0]).batchNorm(weight: w[1], bias: w[2], runningMean: nil, runningVar: nil, training: true,
+                                         statisticsReducer: reducer).relu()
+        h = h.matmul(w[3]).relu()
+        h = h.matmul(w[4]).relu() + h * 0.5
+        var out = h.matmul(w[5])
+        if r == 1 { out = out.matmul(w[6]) }  // w[6] gets a gradient on rank 1 only; w[7] on neither
+        return (out * out).mean()
+    }
+    let a = network(), b = network()
+    let blocking = GradientSynchronizer(parameters: a, communicator: comm, bucketCapacityBytes: 1024)
+    let overlapped = GradientSynchronizer(parameters: b, communicator: comm, bucketCapacityBytes: 1024)
+    try overlapped.enableOverlap()
+    for step in 0..<3 {
+        for micro in 0..<2 {
+            blocking.backward(loss(a, step: step, micro: micro) * 0.5, reduce: micro == 1)
+            overlapped.backward(loss(b, step: step, micro: micro) * 0.5, reduce: micro == 1)
+        }
+        try blocking.synchronize()
+        try overlapped.synchronize()
+        var bytes = Data()
+        for (i, (p, q)) in zip(a, b).enumerated() {
+            guard let ga = p.grad, let gb = q.grad else { expect(false, "step \(step): parameter \(i) has no gradient"); continue }
+            let differ = (0..<ga.count).filter { ga.pointer[$0].bitPattern != gb.pointer[$0].bitPattern }.count
+            expect(differ == 0, "step \(step) parameter \(i): \(differ) of \(ga.count) elements differ between blocking and overlapped")
+            expect(ga.scalars.allSatisfy(\.isFinite), "step \(step) parameter \(i): not finite")
+            bytes.append(UnsafeBufferPointer(start: gb.pointer, count: gb.count))
+        }
+        expect(b[7].grad?.scalars.allSatisfy { $0 == 0 } == true, "the parameter neither rank used has a zero mean")
+        expect(b[6].grad?.scalars.contains { $0 != 0 } == true, "the parameter rank 1 used has its half of rank 1's gradient")
+        let gathered = try comm.allgather(bytes)
+        expect(gathered[0] == gathered[1], "step \(step): ranks hold different gradient bytes")
+        for t in a + b { t.grad = nil }
+    }
+    expect(overlapped.overlapsBackward && overlapped.allreduceTime.calls > blocking.allreduceTime.calls,
+           "the overlapped path started and tested its buckets (\(overlapped.allreduceTime.calls) MPI calls)")
+}
+
 func scenarioShapeMismatch() throws {
     requireTwoRanks()
     var parameters: [(name: String, shape: [Int])] = [("block.0.weight", [4, 2]), ("block.1.weight", [4, 2]), ("block.1.bias", [4])]
@@ -217,7 +275,7 @@ func scenarioLaunchEnvironment() throws {
 
 let scenarios: [String: () throws -> Void] = [
     "allreduce": scenarioAllreduce, "broadcast": scenarioBroadcast, "allgather": scenarioAllgather,
-    "gradsync": scenarioGradientSync, "shape-mismatch": scenarioShapeMismatch,
+    "gradsync": scenarioGradientSync, "gradsync-overlap": scenarioGradientSyncOverlap, "shape-mismatch": scenarioShapeMismatch,
     "fail-rank-1": scenarioFailRank1, "world-size": scenarioWorldSize,
     "launch-env": scenarioLaunchEnvironment,
 ]
