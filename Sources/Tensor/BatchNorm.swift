@@ -8,7 +8,7 @@ import Foundation
 // Synchronised batch norm (torch.nn.SyncBatchNorm): when the batch is split over several
 // participants (data-parallel ranks), a `statisticsReducer` that sums a Double buffer over all
 // of them in place makes the statistics those of the whole batch. Forward reduces the
-// per-channel sums (and the sample count), then the centred sums of squares; backward reduces
+// per-channel sums, each participant's centred sums and the count in one collective; backward reduces
 // Σg and Σg·(x − μ), so dx is the gradient of the sum of every participant's loss. The weight
 // and bias gradients stay local sums (the data-parallel gradient average combines them). The
 // reducer is a collective: every participant must run the same batch-norm calls in the same
@@ -138,15 +138,70 @@ enum BatchNormKernel {
 
     /// Mean and biased variance per channel, with the number of values they cover. Two passes
     /// in Double: the sums give a first mean m; the sums of (x − m) and (x − m)² around it
-    /// correct the mean and give the variance without cancellation. With a reducer both
-    /// passes' sums (and the count) are summed over all participants before use, so every
-    /// participant gets the statistics of the whole batch.
+    /// correct the mean and give the variance without cancellation. With a reducer the
+    /// statistics are those of every participant's values together, for one collective.
     static func moments(_ x: UnsafePointer<Float>, _ g: Geometry, reducer: BatchNormStatisticsReducer?)
         -> (means: [Double], variances: [Double], count: Double) {
-        let channels = g.channels
-        var first = [Double](repeating: 0, count: channels + 1)   // Σx per channel, then the count
+        let channels = g.channels, total = Double(g.batch * g.spatial)
+        let sums = firstPass(x, g)
+        // The centre of the second pass, rounded to Float as the values it is subtracted from.
+        let centres = (0..<channels).map { Float(sums[$0] / total) }
+        let second = centredPass(x, g, centres)
+        if let reducer { return combined(sums: sums, centres: centres, centred: second, count: total, reducer: reducer) }
+        var means = [Double](repeating: 0, count: channels), variances = means
+        for c in 0..<channels {
+            let dm = second[c] / total
+            means[c] = Double(centres[c]) + dm
+            variances[c] = max(0, second[channels + c] / total - dm * dm)
+        }
+        return (means, variances, total)
+    }
+
+    /// Synchronised statistics with one reduction (not one for the mean and another for the
+    /// variance around it): each participant centres on its own mean, and sums whatever
+    /// moves its centred sums to any common centre c, so after the reduction
+    ///   Σ(x − c)  = Σd + (Σn·cᵣ − c·N)
+    ///   Σ(x − c)² = Σd² + 2(Σcᵣ·d − c·Σd) + (Σcᵣ·n·cᵣ − 2c·Σn·cᵣ + c²·N)
+    /// about c = the global mean (from the reduced first-pass sums), rounded to Float. The
+    /// last bracket is Σn(cᵣ − c)², the spread of the participants' means; its Double
+    /// cancellation costs float precision only when |mean| exceeds ~10⁴·σ. With one
+    /// participant every correction is exactly zero: the plain statistics, bit for bit.
+    static func combined(sums: [Double], centres: [Float], centred: [Double], count n: Double,
+                         reducer: BatchNormStatisticsReducer) -> (means: [Double], variances: [Double], count: Double) {
+        let channels = centres.count
+        // [Σx | Σd | n·cᵣ | Σd² | cᵣ·Σd | cᵣ·n·cᵣ] per channel, then the count.
+        var packed = [Double](repeating: 0, count: 6 * channels + 1)
+        for c in 0..<channels {
+            let cr = Double(centres[c]), ncr = n * cr
+            packed[c] = sums[c]
+            packed[channels + c] = centred[c]
+            packed[2 * channels + c] = ncr
+            packed[3 * channels + c] = centred[channels + c]
+            packed[4 * channels + c] = cr * centred[c]
+            packed[5 * channels + c] = cr * ncr
+        }
+        packed[6 * channels] = n
+        packed.withUnsafeMutableBufferPointer { reducer($0) }
+        let total = packed[6 * channels]
+        var means = [Double](repeating: 0, count: channels), variances = means
+        for ch in 0..<channels {
+            let c = Double(Float(packed[ch] / total))
+            let sumD = packed[channels + ch], sumNC = packed[2 * channels + ch]
+            let d = sumD + (sumNC - c * total)
+            let spread = (packed[5 * channels + ch] - 2 * (c * sumNC)) + c * (c * total)
+            let d2 = packed[3 * channels + ch] + 2 * (packed[4 * channels + ch] - c * sumD) + spread
+            let dm = d / total
+            means[ch] = c + dm
+            variances[ch] = max(0, d2 / total - dm * dm)
+        }
+        return (means, variances, total)
+    }
+
+    /// Σx per channel.
+    static func firstPass(_ x: UnsafePointer<Float>, _ g: Geometry) -> [Double] {
+        var first = [Double](repeating: 0, count: g.channels)
         first.withUnsafeMutableBufferPointer { s in
-            Parallel.forEach(channels) { c in
+            Parallel.forEach(g.channels) { c in
                 var sum = 0.0
                 for n in 0..<g.batch {
                     let r = x + g.row(n, c)
@@ -156,15 +211,15 @@ enum BatchNormKernel {
                 }
                 s[c] = sum
             }
-            s[channels] = Double(g.batch * g.spatial)
-            reducer?(s)
         }
-        let total = first[channels]
-        // The centre of the second pass, rounded to Float as the values it is subtracted from.
-        let centres = (0..<channels).map { Float(first[$0] / total) }
-        var second = [Double](repeating: 0, count: 2 * channels)   // Σ(x − m), then Σ(x − m)²
+        return first
+    }
+
+    /// Σ(x − m) per channel, then Σ(x − m)², around the given centres.
+    static func centredPass(_ x: UnsafePointer<Float>, _ g: Geometry, _ centres: [Float]) -> [Double] {
+        var second = [Double](repeating: 0, count: 2 * g.channels)
         second.withUnsafeMutableBufferPointer { s in
-            Parallel.forEach(channels) { c in
+            Parallel.forEach(g.channels) { c in
                 let m8 = Float8(repeating: centres[c])
                 var d = 0.0, d2 = 0.0
                 for n in 0..<g.batch {
@@ -175,16 +230,9 @@ enum BatchNormKernel {
                     }
                     d += a; d2 += b
                 }
-                s[c] = d; s[channels + c] = d2
+                s[c] = d; s[g.channels + c] = d2
             }
-            reducer?(s)
         }
-        var means = [Double](repeating: 0, count: channels), variances = means
-        for c in 0..<channels {
-            let dm = second[c] / total
-            means[c] = Double(centres[c]) + dm
-            variances[c] = max(0, second[channels + c] / total - dm * dm)
-        }
-        return (means, variances, total)
+        return second
     }
 }

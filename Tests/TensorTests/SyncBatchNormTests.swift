@@ -106,7 +106,7 @@ final class SyncBatchNormTests: XCTestCase {
         for r in 0..<parts {
             results.inputGrads[r] = xs[r].grad; results.weightGrads[r] = ws[r].grad; results.biasGrads[r] = bs[r].grad
         }
-        XCTAssertEqual(group.calls, [3, 3], "two reductions in forward, one in backward")
+        XCTAssertEqual(group.calls, [2, 2], "one reduction in forward, one in backward")
         let outputs = slices(yf, parts), inputGrads = slices(xf.grad!, parts)
         for r in 0..<parts {
             assertClose(results.outputs[r]!, outputs[r], atol: 1e-5)
@@ -123,6 +123,29 @@ final class SyncBatchNormTests: XCTestCase {
         // Without the reducer each half is normalised with its own statistics: different.
         let local = xs[0].batchNorm(weight: w, bias: b, runningMean: nil, runningVar: nil, training: true)
         XCTAssertGreaterThan(zip(local.scalars, outputs[0].scalars).map { abs($0 - $1) }.max()!, 1e-2)
+    }
+
+    /// Participants whose slices have far-apart means (a small spread inside each): the one
+    /// reduction combines their statistics about the global mean, as the whole batch's.
+    func testParticipantsWithFarApartMeansGiveTheWholeBatchStatistics() {
+        let half = [3, 2, 4, 4]
+        let x = Tensor.concatenate([randn(half, seed: 60, scale: 0.5) + 40, randn(half, seed: 61, scale: 2) - 25], alongAxis: 0)
+        let rmf = Tensor(zeros: [2]), rvf = Tensor(repeating: 1, shape: [2])
+        let full = x.batchNorm(weight: nil, bias: nil, runningMean: rmf, runningVar: rvf, training: true)
+        let parts = 2, group = SummingGroup(size: parts), results = RankResults(parts)
+        let xs = slices(x, parts)
+        group.run { r in
+            let rm = Tensor(zeros: [2]), rv = Tensor(repeating: 1, shape: [2])
+            results.outputs[r] = xs[r].batchNorm(weight: nil, bias: nil, runningMean: rm, runningVar: rv, training: true,
+                                                 statisticsReducer: group.reducer(rank: r))
+            results.runningMeans[r] = rm; results.runningVars[r] = rv
+        }
+        XCTAssertEqual(group.calls, [1, 1])
+        assertClose(Tensor.concatenate([results.outputs[0]!, results.outputs[1]!], alongAxis: 0), full, atol: 1e-5)
+        for r in 0..<parts {
+            assertClose(results.runningMeans[r]!, rmf, atol: 1e-5, rtol: 1e-6)
+            assertClose(results.runningVars[r]!, rvf, atol: 1e-4, rtol: 1e-6)
+        }
     }
 
     /// One participant: the reducer's code path is the plain batch norm, bit for bit, and its
