@@ -107,6 +107,10 @@ public final class AutoencoderTrainer: TrainingTask {
         // Same parameters everywhere, then start from rank 0's values.
         try autoencoderSync.verifyShapesMatch(names: model.module.namedParameters().map(\.0))
         try discriminatorSync.verifyShapesMatch(names: loss.discriminator.namedParameters().map(\.0))
+        if config.trainer.overlapAllreduce {
+            try autoencoderSync.enableOverlap()
+            try discriminatorSync.enableOverlap()
+        }
         try communicator.broadcast(model.module.parameters() + model.module.namedBuffers().map(\.1), root: 0)
         try communicator.broadcast(loss.discriminator.parameters() + loss.discriminator.namedBuffers().map(\.1), root: 0)
     }
@@ -125,6 +129,7 @@ public final class AutoencoderTrainer: TrainingTask {
             + "loss collectives (BatchNorm statistics, adaptive weight) %.3f s (%@)",
                       stepTime.calls, steps, allreduce, percent(allreduce), synchronize, percent(synchronize),
                       inLoss, percent(inLoss))
+            + "; " + CommunicationSummary.allreduceMode([autoencoderSync, discriminatorSync], stepSeconds: steps)
     }
 
     /// One optimisation step over `accumulate_grad_batches` micro-batches. Returns this rank's
@@ -139,20 +144,22 @@ public final class AutoencoderTrainer: TrainingTask {
         // BatchNorm running statistics are rank 0's, as DDP's broadcast_buffers (synchronised
         // BatchNorm keeps them equal on every rank anyway; per-rank statistics do not).
         try communicator.broadcast(loss.discriminator.namedBuffers().map(\.1), root: 0)
-        for _ in 0..<accumulate {
+        for micro in 0..<accumulate {
+            // Only the last micro-batch's backward completes the gradients, so only it reduces.
+            let last = micro == accumulate - 1
             let (x, _) = try dataset.batch(sampler.nextBatch())
             let forward = model.forward(x, generator: &noiseGenerator, noiseSlice: (communicator.rank, communicator.size))
             let g = loss.generatorLoss(inputs: x, reconstructions: forward.reconstruction,
                                        regularization: forward.regularization,
                                        lastLayer: model.lastLayerWeight, step: step)
             RankFailure.requireFinite(g.log["total_loss"] ?? .nan, "autoencoder loss at step \(step)", communicator: communicator)
-            (g.backwardTarget * scale).backward()
+            autoencoderSync.backward(g.backwardTarget * scale, reduce: last)
             for (k, v) in g.log { metrics[k, default: 0] += v * scale }
             if let perplexity = forward.perplexity { metrics["perplexity", default: 0] += perplexity * scale }
             if discriminatorActive {
                 let d = loss.discriminatorLoss(inputs: x, reconstructions: forward.reconstruction, step: step)
                 RankFailure.requireFinite(d.log["disc_loss"] ?? .nan, "discriminator loss at step \(step)", communicator: communicator)
-                (d.loss * scale).backward()
+                discriminatorSync.backward(d.loss * scale, reduce: last)
                 for (k, v) in d.log { metrics[k, default: 0] += v * scale }
             }
         }

@@ -79,6 +79,9 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
     public var runDirectory: String = "Checkpoints/run"
     /// Gradient allreduce bucket size in MiB.
     public var bucketMiB: Int = 25
+    /// With several ranks, reduce gradient buckets while backward still runs (as PyTorch DDP);
+    /// false: one blocking allreduce per bucket after backward. Same gradients either way.
+    public var overlapAllreduce: Bool = true
     /// Global-norm gradient clipping (0 = off).
     public var gradientClip: Float = 0
     /// Retention: the newest `keep_last` checkpoints are kept…
@@ -100,6 +103,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         case maxSteps = "max_steps", accumulateGradBatches = "accumulate_grad_batches", scaleLR = "scale_lr"
         case logEvery = "log_every", imageEvery = "image_every", checkpointEvery = "checkpoint_every"
         case evaluationImages = "evaluation_images", runDirectory = "run_dir", bucketMiB = "bucket_mib"
+        case overlapAllreduce = "overlap_allreduce"
         case gradientClip = "gradient_clip", keepLast = "keep_last", keepEvery = "keep_every"
         case syncBatchNorm = "sync_batchnorm", lrSchedule = "lr_schedule"
     }
@@ -117,6 +121,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         evaluationImages = try c.decodeIfPresent(Int.self, forKey: .evaluationImages) ?? d.evaluationImages
         runDirectory = try c.decodeIfPresent(String.self, forKey: .runDirectory) ?? d.runDirectory
         bucketMiB = try c.decodeIfPresent(Int.self, forKey: .bucketMiB) ?? d.bucketMiB
+        overlapAllreduce = try c.decodeIfPresent(Bool.self, forKey: .overlapAllreduce) ?? d.overlapAllreduce
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
         keepLast = try c.decodeIfPresent(Int.self, forKey: .keepLast) ?? d.keepLast
         keepEvery = try c.decodeIfPresent(Int.self, forKey: .keepEvery) ?? d.keepEvery

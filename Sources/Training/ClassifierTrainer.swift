@@ -70,6 +70,7 @@ public final class ClassifierTrainer: TrainingTask {
         reporter = ProgressReporter(isRoot: communicator.isRoot, totalSteps: config.trainer.maxSteps, startStep: 0,
                                     metricsURL: runDirectory.appendingPathComponent("metrics.jsonl"))
         try synchronizer.verifyShapesMatch(names: model.namedParameters().map(\.0))
+        if config.trainer.overlapAllreduce { try synchronizer.enableOverlap() }
         try communicator.broadcast(model.parameters(), root: 0)
     }
 
@@ -114,7 +115,7 @@ public final class ClassifierTrainer: TrainingTask {
         let scale = 1 / Float(accumulate)
         var metrics: [String: Float] = [:]
         model.train()
-        for _ in 0..<accumulate {
+        for micro in 0..<accumulate {
             let (x, labels) = try dataset.batch(sampler.nextBatch())
             // One draw per image of the global batch, this rank's slice applied.
             let flips = (0..<sampler.globalBatchSize).map { _ in flipGenerator.nextUniform() < 0.5 }
@@ -123,7 +124,8 @@ public final class ClassifierTrainer: TrainingTask {
             let logits = model(input).logits
             let loss = EvaluationClassifier.crossEntropy(logits, labels: labels)
             RankFailure.requireFinite(loss.item, "classifier loss at step \(step + 1)", communicator: communicator)
-            (loss * scale).backward()
+            // Only the last micro-batch completes the gradients, so only it reduces.
+            synchronizer.backward(loss * scale, reduce: micro == accumulate - 1)
             metrics["loss", default: 0] += loss.item * scale
             metrics["accuracy", default: 0] += Float(Self.correct(logits, labels)) / Float(labels.count) * scale
         }
@@ -198,8 +200,9 @@ public final class ClassifierTrainer: TrainingTask {
 
     var communicationSummary: String {
         let steps = stepTime.seconds, allreduce = synchronizer.allreduceTime.seconds
-        return String(format: "communication: %d steps in %.3f s; gradient allreduce %.3f s (%.2f %%)", stepTime.calls, steps,
+        return String(format: "communication: %d steps in %.3f s; gradient allreduce %.3f s (%.2f %%); ", stepTime.calls, steps,
                       allreduce, steps > 0 ? 100 * allreduce / steps : 0)
+            + CommunicationSummary.allreduceMode([synchronizer], stepSeconds: steps)
     }
 
     // MARK: - Checkpoints

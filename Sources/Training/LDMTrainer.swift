@@ -98,6 +98,7 @@ public final class LDMTrainer: TrainingTask {
         reporter = ProgressReporter(isRoot: communicator.isRoot, totalSteps: config.trainer.maxSteps, startStep: 0,
                                     metricsURL: runDirectory.appendingPathComponent("metrics.jsonl"))
         try synchronizer.verifyShapesMatch(names: model.namedParameters().map(\.0))
+        if config.trainer.overlapAllreduce { try synchronizer.enableOverlap() }
         try communicator.broadcast(model.parameters() + model.namedBuffers().map(\.1), root: 0)
         // The EMA starts from the broadcast weights, so it is the same on every rank.
         ema = config.model.ema.enabled
@@ -168,7 +169,7 @@ public final class LDMTrainer: TrainingTask {
         var metrics: [String: Float] = [:]
         model.train()
         let slice = (communicator.rank, communicator.size)
-        for _ in 0..<accumulate {
+        for micro in 0..<accumulate {
             let batch = try reader.nextBatch()
             let z = batch.sample(globalBatchNoise: &posteriorGenerator, slice: slice)
             if scaleFactorPending { try computeScaleFactor(z) }
@@ -182,7 +183,8 @@ public final class LDMTrainer: TrainingTask {
                                             spatial: try spatialSource?.training(batch, step: step, scaleFactor: model.scaleFactor))
             let loss = try model.loss(start: start, conditions: conditions, draws: draws)
             RankFailure.requireFinite(loss.item, "diffusion loss at step \(step + 1)", communicator: communicator)
-            (loss * scale).backward()
+            // Only the last micro-batch completes the gradients, so only it reduces.
+            synchronizer.backward(loss * scale, reduce: micro == accumulate - 1)
             metrics["loss", default: 0] += loss.item * scale
         }
         let rate = learningRate.learningRate * config.trainer.learningRateFactor(step: step)
@@ -358,8 +360,9 @@ public final class LDMTrainer: TrainingTask {
     var communicationSummary: String {
         let steps = stepTime.seconds
         let allreduce = synchronizer.allreduceTime.seconds
-        return String(format: "communication: %d steps in %.3f s; gradient allreduce %.3f s (%.2f %%)", stepTime.calls, steps,
+        return String(format: "communication: %d steps in %.3f s; gradient allreduce %.3f s (%.2f %%); ", stepTime.calls, steps,
                       allreduce, steps > 0 ? 100 * allreduce / steps : 0)
+            + CommunicationSummary.allreduceMode([synchronizer], stepSeconds: steps)
     }
 
     /// Trains to `trainer.max_steps`, writing progress, grids, held-out losses and the model.

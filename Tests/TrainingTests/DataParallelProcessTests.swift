@@ -18,7 +18,7 @@ final class DataParallelProcessTests: XCTestCase {
 
     static let steps = 4
 
-    func yaml(run: String, batch: Int, syncBatchNorm: Bool = true) -> String {
+    func yaml(run: String, batch: Int, syncBatchNorm: Bool = true, trainer extra: String = "") -> String {
         """
         model:
           base_learning_rate: 1.0e-4
@@ -26,14 +26,14 @@ final class DataParallelProcessTests: XCTestCase {
           loss: {perceptual_weight: 0, disc_start: 0, disc_ndf: 16, kl_weight: 1.0e-6}
         data: {dataset: image-folder, path: \(tiny.images.path), channels: 1, resolution: 32, batch_size: \(batch)}
         trainer: {max_steps: \(Self.steps), log_every: 1, image_every: 1000, checkpoint_every: 2, run_dir: \(tiny.runDirectory(run).path), \
-        seed: 7, sync_batchnorm: \(syncBatchNorm)}
+        seed: 7, sync_batchnorm: \(syncBatchNorm)\(extra)}
 
         """
     }
 
-    func train(_ run: String, ranks: Int, batch: Int, syncBatchNorm: Bool = true,
+    func train(_ run: String, ranks: Int, batch: Int, syncBatchNorm: Bool = true, trainer extra: String = "",
                environment: [String: String] = [:]) throws -> ProcessOutcome {
-        let config = try tiny.configFile("\(run).yaml", yaml(run: run, batch: batch, syncBatchNorm: syncBatchNorm))
+        let config = try tiny.configFile("\(run).yaml", yaml(run: run, batch: batch, syncBatchNorm: syncBatchNorm, trainer: extra))
         return try Launcher.ldm(["train-autoencoder", "--config", config.path], ranks: ranks, environment: environment)
     }
 
@@ -131,6 +131,24 @@ final class DataParallelProcessTests: XCTestCase {
                 let u = try XCTUnwrap(a[key], key), v = try XCTUnwrap(b[key], key)
                 XCTAssertEqual(u, v, accuracy: 1e-4 * max(1, abs(v)), "\(key) at step \(a["step"] ?? -1)")
             }
+        }
+    }
+
+    /// The gradient allreduce overlapped with backward (the default) and the blocking one
+    /// after it train the same bits at two ranks, with two micro-batches per step (only the
+    /// last one's backward reduces), the autoencoder's and the discriminator's buckets both.
+    func testOverlappedAndBlockingAllreduceTrainTheSameBitsWithAccumulation() throws {
+        let overlapped = try train("overlap", ranks: 2, batch: 2, trainer: ", accumulate_grad_batches: 2")
+        assertSucceeded(overlapped)
+        XCTAssertTrue(overlapped.stdout.contains("allreduce overlapped with backward, waiting after it"), overlapped.stdout)
+        let blocking = try train("blocking", ranks: 2, batch: 2, trainer: ", accumulate_grad_batches: 2, overlap_allreduce: false")
+        assertSucceeded(blocking)
+        XCTAssertTrue(blocking.stdout.contains("allreduce after backward (not overlapped)"), blocking.stdout)
+        for file in [AutoencoderTrainer.weightsFile, AutoencoderTrainer.discriminatorFile] {
+            let a = try TrainingCheckpoint(directory: tiny.checkpoint("overlap", step: Self.steps)).tensors(file).allTensors()
+            let b = try TrainingCheckpoint(directory: tiny.checkpoint("blocking", step: Self.steps)).tensors(file).allTensors()
+            assertBitEqual(a.mapValues(\.scalars), b.mapValues(\.scalars), file)
+            XCTAssertTrue(a.values.allSatisfy { $0.scalars.allSatisfy(\.isFinite) }, file)
         }
     }
 

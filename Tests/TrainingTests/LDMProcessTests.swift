@@ -90,6 +90,24 @@ final class LDMProcessTests: XCTestCase {
         }
     }
 
+    /// The overlapped gradient allreduce (the default) and the blocking one train the same bits
+    /// at two ranks, with two micro-batches per step.
+    func testOverlappedAndBlockingAllreduceTrainTheSameBits() throws {
+        func run(_ name: String, overlap: Bool) throws -> ProcessOutcome {
+            let config = try tiny.configFile("\(name).yaml", tiny.yaml(run: name, maxSteps: 3, batch: 2, checkpointEvery: 3,
+                                                                        trainerExtra: ", accumulate_grad_batches: 2, overlap_allreduce: \(overlap)"))
+            return try Launcher.ldm(["train-ldm", "--config", config.path], ranks: 2, timeout: 120)
+        }
+        let overlapped = try run("overlap", overlap: true), blocking = try run("blocking", overlap: false)
+        assertSucceeded(overlapped)
+        assertSucceeded(blocking)
+        XCTAssertTrue(overlapped.stdout.contains("allreduce overlapped with backward"), overlapped.stdout)
+        XCTAssertTrue(blocking.stdout.contains("allreduce after backward (not overlapped)"), blocking.stdout)
+        let a = try tensors("overlap", step: 3, "ldm.safetensors"), b = try tensors("blocking", step: 3, "ldm.safetensors")
+        XCTAssertTrue(a.values.allSatisfy { $0.allSatisfy(\.isFinite) })
+        assertBitEqual(a, b, "ldm.safetensors")
+    }
+
     func testSamplingIsTheSameOnOneAndTwoRanksAndNamesEachClass() throws {
         assertSucceeded(try trainLDM("model", ranks: 1, batch: 4, maxSteps: 2))
         let run = tiny.run("model").path

@@ -77,7 +77,7 @@ final class TinyLatentCache {
     /// A small class-conditional LDM config on this cache.
     func yaml(run: String, maxSteps: Int, batch: Int = 2, checkpointEvery: Int = 1000, key: String = "crossattn",
               ucgRate: Double = 0.25, extraModel: String = "", unet: String? = nil, sampling: String = "{every: 0, steps: 4, per_class: 2}",
-              evaluation: String = "{every: 0, samples: 6}", lr: String = "1.0e-4") -> String {
+              evaluation: String = "{every: 0, samples: 6}", lr: String = "1.0e-4", trainerExtra: String = "") -> String {
         let conditioning = key == "none" ? "{key: none}" : "{key: \(key), num_classes: 2, ucg_rate: \(ucgRate)}"
         let context = key == "crossattn" ? ", context_dim: 16" : ""
         let unetText = unet ?? "{in_channels: 3, out_channels: 3, model_channels: 32, channel_mult: [1, 2], num_res_blocks: 1, "
@@ -90,7 +90,7 @@ final class TinyLatentCache {
           unet: \(unetText)
         \(extraModel)
         data: {cache: \(cache.path), batch_size: \(batch)}
-        trainer: {max_steps: \(maxSteps), log_every: 2, checkpoint_every: \(checkpointEvery), run_dir: \(root.appendingPathComponent(run).path), seed: 5}
+        trainer: {max_steps: \(maxSteps), log_every: 2, checkpoint_every: \(checkpointEvery), run_dir: \(root.appendingPathComponent(run).path), seed: 5\(trainerExtra)}
         sampling: \(sampling)
         evaluation: \(evaluation)
 
