@@ -12,7 +12,7 @@
 # and adaptive-weight collectives.
 #
 #   Launch/benchmark-ddp.sh [-m MODEL] [-c CACHE] [-s STEPS] [-r REPEATS] [-b GLOBAL_BATCH]
-#                           [-o on|off|both] [-x MPIRUN_OPTIONS] [-p SETUPS]
+#                           [-o on|off|both] [-x MPIRUN_OPTIONS] [-p SETUPS] [-k BUCKET_MIB]
 #
 # -m MODEL     autoencoder (default): the default Fashion-MNIST autoencoder
 #              (Configs/autoencoder_kl_f4_fashion_mnist.yaml, discriminator on from step 0,
@@ -29,6 +29,7 @@
 #              (trainer.overlap_allreduce, the default), blocking after it, or both (default).
 # -x MPIRUN_OPTIONS  extra mpirun options for the 2-rank runs, e.g. "--mca btl self,tcp" to
 #              send the collectives over TCP (loopback here) as between machines.
+# -k BUCKET_MIB  gradient bucket size (trainer.bucket_mib, default the config's: 25).
 # -p SETUPS    which configurations to run, e.g. "2x1" (default "1x1 1x2 2x1"); the speedup
 #              line needs 1x1 and 2x1.
 #
@@ -46,6 +47,7 @@ cache=""
 overlap=both
 mpirun_options=""
 setups="1x1 1x2 2x1"
+bucket=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -m) model="$2"; shift 2 ;;
@@ -56,6 +58,7 @@ while [ $# -gt 0 ]; do
     -o) overlap="$2"; shift 2 ;;
     -x) mpirun_options="$2"; shift 2 ;;
     -p) setups="$2"; shift 2 ;;
+    -k) bucket="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
@@ -64,6 +67,7 @@ require_count "-s STEPS" "$steps"
 require_count "-r REPEATS" "$repeats"
 require_count "-b GLOBAL_BATCH" "$global"
 [ $((global % 2)) -eq 0 ] || die "-b GLOBAL_BATCH must be even (it is split over 2 ranks)"
+[ -z "$bucket" ] || require_count "-k BUCKET_MIB" "$bucket"
 [ "$steps" -gt 5 ] || die "-s STEPS must be more than the 5 warm-up steps"
 case "$overlap" in on) overlaps=true ;; off) overlaps=false ;; both) overlaps="true false" ;;
   *) die "-o must be on, off or both, got '$overlap'" ;; esac
@@ -95,7 +99,7 @@ config() {
         -e "s/^\( *log_every:\).*/\1 5/" \
         -e "s/^\( *image_every:\).*/\1 100000/" \
         -e "s/^\( *checkpoint_every:\).*/\1 100000/" \
-        -e "s/^trainer:.*/&\n  overlap_allreduce: $2/" \
+        -e "s/^trainer:.*/&\n  overlap_allreduce: $2${bucket:+\\n  bucket_mib: $bucket}/" \
         "$REPO_DIR/Configs/autoencoder_kl_f4_fashion_mnist.yaml" > "$file"
     printf '  evaluation_images: 2\n' >> "$file"
   else
@@ -104,7 +108,7 @@ config() {
         -e "s/^\( *log_every:\).*/\1 5/" \
         -e "s/^\( *checkpoint_every:\).*/\1 100000/" \
         -e "s/^\( *every:\).*/\1 100000/" \
-        -e "s/^trainer:.*/&\n  overlap_allreduce: $2/" \
+        -e "s/^trainer:.*/&\n  overlap_allreduce: $2${bucket:+\\n  bucket_mib: $bucket}/" \
         "$REPO_DIR/Configs/ldm_class_fashion_mnist.yaml" > "$file"
   fi
   echo "$file"
@@ -134,7 +138,7 @@ run() {
 }
 
 echo "$model: global batch $global, $steps steps per run (5 warm-up), $repeats runs each, $(core_count) cores," \
-     "2-rank mpirun options: ${mpirun_options:-none}; load: $(uptime | sed 's/.*load average: //')"
+     "bucket_mib ${bucket:-25}, 2-rank mpirun options: ${mpirun_options:-none}; load: $(uptime | sed 's/.*load average: //')"
 declare -A best worst
 for setup in $setups; do
   ranks=${setup%x*} threads=${setup#*x}
