@@ -28,7 +28,9 @@ public final class SpatialConditionSource {
         self.seed = seed
         latentShape = manifest.latentShape
         var datasets: [String: ImageDataset] = [:]
-        for split in Set(splits) {
+        // In the order given, once each: a Set's order changes from run to run, and so would
+        // which of two problems is reported.
+        for (i, split) in splits.enumerated() where !splits[..<i].contains(split) {
             guard let recorded = manifest.splits.first(where: { $0.name == split }) else {
                 throw ConfigError(file: cache, "the cache has no \(split) split")
             }
