@@ -79,6 +79,21 @@ final class ConfigLoaderTests: XCTestCase {
         }
     }
 
+    /// Found by FuzzConfig after the fix above: the data-section reader (`--data-config`) read
+    /// the YAML on its own and still trapped on such a key.
+    func testNonScalarKeysAreRefusedByTheDataSectionReader() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nonscalar-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (i, yaml) in ["? [a, b]\n: 1\n", "data:\n  {x: 1}: 2\n", "model:\n  ? [c]\n  : d\ndata: {batch_size: 4}\n"].enumerated() {
+            let url = dir.appendingPathComponent("bad\(i).yaml")
+            try yaml.write(to: url, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try DataConfig.load(fromConfigFile: url), yaml) {
+                XCTAssertTrue("\($0)".contains(url.path) && "\($0)".contains("a key must be a plain name"), "\($0)")
+            }
+        }
+    }
+
     func testDefaultsFillMissingKeys() throws {
         let config = try ConfigLoader.parse(AutoencoderTrainingConfig.self, yaml: "model:\n  autoencoder:\n    ch: 64\n")
         XCTAssertEqual(config.model.autoencoder.ch, 64)
