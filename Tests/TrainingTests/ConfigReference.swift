@@ -1,4 +1,5 @@
 import Foundation
+import Yams
 
 /// The key tables of docs/CONFIG.md, as its layout states them:
 /// - a `##` heading naming a command (`ldm train-autoencoder`, `ldm train-ldm`,
@@ -8,7 +9,8 @@ import Foundation
 ///   section may name several, as `data` and an LDM's `data.images`);
 /// - a row `` | `key` | type | default | what it does | reference key | `` documents one key of
 ///   that section. Rows elsewhere, other cell counts, empty defaults and repeated keys are
-///   layout problems.
+///   layout problems. A default cell that starts with a `literal` states the decoder's default;
+///   one that starts with "none" says the key is unset unless given.
 struct ConfigReference {
     enum Part: Hashable {
         case kind(ShippedConfigs.Kind)
@@ -19,6 +21,8 @@ struct ConfigReference {
         let part: Part
         let paths: [String]
         var keys: [String] = []
+        /// The default cell of each key.
+        var defaults: [String: String] = [:]
     }
 
     private(set) var sections: [Section] = []
@@ -66,6 +70,7 @@ struct ConfigReference {
                 if cells[2].isEmpty { problems.append("\(at): `\(key)` has no default (write `required` or a value)") }
                 if sections[index].keys.contains(key) { problems.append("\(at): `\(key)` is documented twice in its section") }
                 sections[index].keys.append(key)
+                sections[index].defaults[key] = cells[2]
             }
         }
     }
@@ -103,6 +108,35 @@ struct ConfigReference {
             }
             return section.keys.contains(parts.last!) ? nil : "\(kind.rawValue): \(path) (no `\(parts.last!)` row under `\(parent)`)"
         }
+    }
+
+    /// Documented defaults that are not `defaults` (key path → the value a config decoded from an
+    /// empty file has; keys that decode to nil are absent).
+    func wrongDefaults(_ defaults: [String: Any], kind: ShippedConfigs.Kind) -> [String] {
+        defaults.keys.sorted().compactMap { path in
+            let parts = path.split(separator: ".").map(String.init)
+            guard parts.count > 1, let cell = section(kind, parts.dropLast().joined(separator: "."))?.defaults[parts.last!] else {
+                return nil  // an undocumented key is reported by `undocumented`
+            }
+            let value = defaults[path]!
+            if cell.hasPrefix("none") { return "\(kind.rawValue): \(path) is documented as unset but defaults to \(value)" }
+            guard cell.hasPrefix("`"), let literal = Self.backticked(cell).first else { return nil }
+            guard let documented = try? Yams.load(yaml: literal), Self.same(documented, value) else {
+                return "\(kind.rawValue): \(path) is documented as \(literal) but defaults to \(value)"
+            }
+            return nil
+        }
+    }
+
+    /// Equal YAML values: numbers by value (an int documented for a float), lists element by element.
+    static func same(_ a: Any, _ b: Any) -> Bool {
+        func number(_ x: Any) -> Double? { (x as? Int).map(Double.init) ?? (x as? Double) }
+        if let x = a as? Bool, let y = b as? Bool { return x == y }
+        if a is Bool || b is Bool { return false }
+        if let x = number(a), let y = number(b) { return abs(x - y) <= 1e-6 * max(abs(x), abs(y)) }
+        if let x = a as? String, let y = b as? String { return x == y }
+        if let x = a as? [Any], let y = b as? [Any] { return x.count == y.count && zip(x, y).allSatisfy { same($0, $1) } }
+        return false
     }
 
     /// Documented keys that no config type knows: `known` gives each kind's key paths.

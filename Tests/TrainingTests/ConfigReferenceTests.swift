@@ -23,6 +23,27 @@ final class ConfigReferenceTests: XCTestCase {
         }
     }
 
+    /// The value of every key a config decoded from an empty file has (the decoders' defaults),
+    /// by key path; nil optionals are absent.
+    static func defaults(_ kind: ShippedConfigs.Kind) throws -> [String: Any] {
+        let yaml: String
+        switch kind {
+        case .autoencoder: yaml = try YAMLEncoder().encode(ConfigLoader.parse(AutoencoderTrainingConfig.self, yaml: "{}"))
+        case .ldm: yaml = try YAMLEncoder().encode(ConfigLoader.parse(LDMTrainingConfig.self, yaml: "{}"))
+        case .classifier: yaml = try YAMLEncoder().encode(ConfigLoader.parse(ClassifierTrainingConfig.self, yaml: "{}"))
+        }
+        func walk(_ node: Any?, _ prefix: String, into values: inout [String: Any]) {
+            guard let mapping = node as? [String: Any] else {
+                if let node, !prefix.isEmpty { values[prefix] = node }
+                return
+            }
+            for (key, value) in mapping { walk(value, prefix.isEmpty ? key : prefix + "." + key, into: &values) }
+        }
+        var values: [String: Any] = [:]
+        walk(try Yams.load(yaml: yaml), "", into: &values)
+        return values
+    }
+
     /// Every mapping key of a YAML text, as dotted paths (lists are values).
     static func keyPaths(yaml: String) throws -> Set<String> {
         func walk(_ node: Any?, _ prefix: String, into paths: inout Set<String>) {
@@ -85,7 +106,16 @@ final class ConfigReferenceTests: XCTestCase {
         XCTAssertEqual(reference.unknown(known: Self.known), [], "docs/CONFIG.md documents keys no config type has")
     }
 
-    /// The checks fail, naming the key, when a row is removed or a key renamed.
+    func testDocumentedDefaultsAreTheDecodersDefaults() throws {
+        let reference = try ConfigReference.load()
+        for kind in ShippedConfigs.Kind.allCases {
+            let defaults = try Self.defaults(kind)
+            XCTAssertGreaterThan(defaults.count, 20, kind.rawValue)
+            XCTAssertEqual(reference.wrongDefaults(defaults, kind: kind), [], "`ldm \(kind.command)` configs")
+        }
+    }
+
+    /// The checks fail, naming the key, when a row is removed, a key renamed or a default changed.
     func testARemovedOrRenamedRowIsNamed() throws {
         let text = try String(contentsOf: ConfigReference.file, encoding: .utf8)
         var lines = text.components(separatedBy: "\n")
@@ -100,5 +130,9 @@ final class ConfigReferenceTests: XCTestCase {
         XCTAssertTrue(renamed.undocumented(try requiredKeys()[.ldm]!, kind: .ldm).contains {
             $0.contains("model.conditioning.ucg_rate")
         })
+
+        let changed = ConfigReference(markdown: text.replacingOccurrences(of: "| `timesteps` | int | `1000` |", with: "| `timesteps` | int | `100` |"))
+        XCTAssertEqual(changed.wrongDefaults(try Self.defaults(.ldm), kind: .ldm),
+                       ["ldm: model.schedule.timesteps is documented as 100 but defaults to 1000"])
     }
 }
