@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Checkpoint", "Tensor", "Diffusion", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "Tensor", "Checkpoint", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Checkpoint", "Distributed", "Data", "NN", "Tensor", "TestSupport",
-                                                       "LatentCache", "Models", "Diffusion", "Evaluation"]),
+                                                       "LatentCache", "Models", "Diffusion", "Evaluation", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "LatentCacheTests", dependencies: ["LatentCache", "Checkpoint", "Data", "Distributed", "Models", "Tensor", "TestSupport"]),
         // Assertions shared by the numeric test targets.
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
