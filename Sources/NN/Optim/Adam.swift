@@ -46,6 +46,10 @@ public class Adam {
 
     /// One update of every parameter that has a gradient.
     public func step() {
+        OpProfiler.measure(.other, "optimizer step") { update() }
+    }
+
+    private func update() {
         let h = hyperparameters
         for (i, (name, p)) in parameters.enumerated() {
             guard let g = p.grad else { continue }
