@@ -38,6 +38,7 @@ extension Tensor {
     /// Ops call this on the tensor they return.
     @discardableResult
     public func recorded(_ name: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        if OpProfiler.isEnabled { OpProfiler.forwardOp(name) }
         guard GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return self }
         requiresGrad = true
         gradNode = GradNode(name: name, inputs: inputs, backward: backward)
@@ -47,15 +48,17 @@ extension Tensor {
     /// Accumulates d(self)/d(leaf) into `grad` of every leaf that requires gradients.
     /// `self` must be a scalar unless `seed` (the gradient of the output) is given.
     public func backward(seed: Tensor? = nil) {
-        let leaves = Autograd.collectLeaves(from: self)
+        let leaves = OpProfiler.measure(.backward, "(graph walk)") { Autograd.collectLeaves(from: self) }
         let grads = Autograd.gradients(of: self, with: seed, wrt: leaves)
-        for (leaf, g) in zip(leaves, grads) {
-            guard let g else { continue }
-            if let existing = leaf.grad {
-                existing.addInPlace(g)
-            } else {
-                // A copy, because backward rules may hand out a gradient that aliases another.
-                leaf.grad = g.copy()
+        OpProfiler.measure(.backward, "(leaf grads)") {
+            for (leaf, g) in zip(leaves, grads) {
+                guard let g else { continue }
+                if let existing = leaf.grad {
+                    existing.addInPlace(g)
+                } else {
+                    // A copy, because backward rules may hand out a gradient that aliases another.
+                    leaf.grad = g.copy()
+                }
             }
         }
     }
@@ -103,16 +106,18 @@ enum Autograd {
         if seed == nil {
             precondition(root.count == 1, "backward without a seed needs a scalar output, shape is \(root.shape)")
         }
-        let order = topologicalOrder(from: root)
         let targetIDs = Set(targets.map(ObjectIdentifier.init))
-
-        // Keep only nodes on a path from root to some target.
-        var leadsToTarget = Set<ObjectIdentifier>()
-        for t in order.reversed() {
-            let id = ObjectIdentifier(t)
-            if targetIDs.contains(id) || (t.gradNode?.inputs.contains { leadsToTarget.contains(ObjectIdentifier($0)) } ?? false) {
-                leadsToTarget.insert(id)
+        let (order, leadsToTarget) = OpProfiler.measure(.backward, "(graph walk)") {
+            let order = topologicalOrder(from: root)
+            // Keep only nodes on a path from root to some target.
+            var leadsToTarget = Set<ObjectIdentifier>()
+            for t in order.reversed() {
+                let id = ObjectIdentifier(t)
+                if targetIDs.contains(id) || (t.gradNode?.inputs.contains { leadsToTarget.contains(ObjectIdentifier($0)) } ?? false) {
+                    leadsToTarget.insert(id)
+                }
             }
+            return (order, leadsToTarget)
         }
 
         var pending: [ObjectIdentifier: Tensor] = [:]
@@ -125,7 +130,7 @@ enum Autograd {
                 if targetIDs.contains(id) { results[id] = g }
                 guard let node = t.gradNode else { continue }
                 precondition(g.shape == t.shape, "\(node.name) backward: gradient shape \(g.shape) for output \(t.shape)")
-                let inputGrads = node.backward(g)
+                let inputGrads = OpProfiler.measure(.backward, node.name) { node.backward(g) }
                 for (input, ig) in zip(node.inputs, inputGrads) {
                     guard let ig, input.requiresGrad, leadsToTarget.contains(ObjectIdentifier(input)) else { continue }
                     precondition(ig.shape == input.shape,
@@ -133,7 +138,7 @@ enum Autograd {
                     let iid = ObjectIdentifier(input)
                     if let existing = pending[iid] {
                         // Never mutate a gradient another node may still hold.
-                        pending[iid] = existing.adding(ig)
+                        pending[iid] = OpProfiler.measure(.backward, "(accumulate grads)") { existing.adding(ig) }
                     } else {
                         pending[iid] = ig
                     }
