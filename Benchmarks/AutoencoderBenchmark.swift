@@ -28,7 +28,7 @@ enum AutoencoderBenchmark {
         let optimizer = AdamW(parameters: model.namedParameters(), lr: 1e-4)
         let x = Tensor.randomNormal([16, 3, 32, 32], std: 0.5, generator: &g).clamped(min: -1, max: 1)
         var noise = RandomGenerator(seed: 2)
-        let timing = StepTiming.measure {
+        let timing = StepTiming.measure(model: "autoencoder") {
             let posterior = model.encode(x)
             let reconstruction = model.decode(posterior.sample(generator: &noise))
             let loss = (x - reconstruction).abs().mean() + posterior.kl().mean() * 1e-6

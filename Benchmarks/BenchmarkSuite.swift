@@ -15,6 +15,8 @@ enum BenchmarkSuite {
 
     static func runAll(arguments: [String]) {
         if arguments == ["--json"] { SideBySideJSON.run(); return }
+        var arguments = arguments
+        if let i = arguments.firstIndex(of: "--profile") { arguments.remove(at: i); StepTiming.profile = true }
         let selected = arguments.isEmpty ? all : all.filter { arguments.contains($0.name) }
         if selected.isEmpty {
             print("unknown benchmark; available: \(all.map(\.name).joined(separator: ", "))")

@@ -8,7 +8,11 @@ struct StepTiming {
     let secondsPerStep: Double
     let peakRSSMiB: Double
 
-    static func measure(warmup: Int = 2, steps: Int = 5, _ step: () -> Void) -> StepTiming {
+    /// `--profile` or LDM_PROFILE=1: one more step after the timed ones runs under the op
+    /// profiler and its table is printed.
+    nonisolated(unsafe) static var profile = OpProfiler.requestedByEnvironment
+
+    static func measure(model: String, warmup: Int = 2, steps: Int = 5, _ step: () -> Void) -> StepTiming {
         for _ in 0..<warmup { step() }
         var times: [Double] = []
         for _ in 0..<steps {
@@ -17,6 +21,9 @@ struct StepTiming {
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
         times.sort()
+        if profile {
+            print(OpProfiler.profile(step).table(title: "\(model) step profile"))
+        }
         return StepTiming(secondsPerStep: times[times.count / 2],
                           peakRSSMiB: Double(MemoryUsage.peakResidentBytes) / 1_048_576)
     }

@@ -43,7 +43,7 @@ enum UNetBenchmark {
             optimizer.step()
             optimizer.zeroGrad()
         }
-        let timing = StepTiming.measure(step)
+        let timing = StepTiming.measure(model: "unet", step)
         print(String(format: "unet: %.2f M parameters, batch %d @ 4x8x8, ctx 8x128: %.3f s/step (median of 5), peak RSS %.0f MiB, %@",
                      Double(unet.parameterCount) / 1e6, batch, timing.secondsPerStep, timing.peakRSSMiB, ComputeBackends.currentSummary))
         print(timing.jsonLine(model: "unet"))

@@ -49,6 +49,7 @@ extension Tensor {
     /// Ops call this on the tensor they return.
     @discardableResult
     public func recorded(_ name: String, inputs: [Tensor], backward: @escaping (Tensor) -> [Tensor?]) -> Tensor {
+        if OpProfiler.isEnabled { OpProfiler.forwardOp(name) }
         guard GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return self }
         requiresGrad = true
         gradNode = GradNode(name: name, inputs: inputs, backward: backward)
@@ -60,15 +61,17 @@ extension Tensor {
     /// An `observer` hears of each leaf as soon as its gradient is complete (data-parallel
     /// training starts reducing it while the rest of the pass runs).
     public func backward(seed: Tensor? = nil, observer: BackwardObserver? = nil) {
-        let leaves = Autograd.collectLeaves(from: self)
+        let leaves = OpProfiler.measure(.backward, "(graph walk)") { Autograd.collectLeaves(from: self) }
         observer?.backwardWillStart(leaves: leaves)
         // Each leaf is accumulated the moment the traversal has its whole gradient.
         _ = Autograd.gradients(of: self, with: seed, wrt: leaves, observer: observer) { leaf, g in
-            if let existing = leaf.grad {
-                existing.addInPlace(g)
-            } else {
-                // A copy, because backward rules may hand out a gradient that aliases another.
-                leaf.grad = g.copy()
+            OpProfiler.measure(.backward, "(leaf grads)") {
+                if let existing = leaf.grad {
+                    existing.addInPlace(g)
+                } else {
+                    // A copy, because backward rules may hand out a gradient that aliases another.
+                    leaf.grad = g.copy()
+                }
             }
             observer?.gradientReady(leaf)
         }
@@ -120,16 +123,18 @@ enum Autograd {
         if seed == nil {
             precondition(root.count == 1, "backward without a seed needs a scalar output, shape is \(root.shape)")
         }
-        let order = topologicalOrder(from: root)
         let targetIDs = Set(targets.map(ObjectIdentifier.init))
-
-        // Keep only nodes on a path from root to some target.
-        var leadsToTarget = Set<ObjectIdentifier>()
-        for t in order.reversed() {
-            let id = ObjectIdentifier(t)
-            if targetIDs.contains(id) || (t.gradNode?.inputs.contains { leadsToTarget.contains(ObjectIdentifier($0)) } ?? false) {
-                leadsToTarget.insert(id)
+        let (order, leadsToTarget) = OpProfiler.measure(.backward, "(graph walk)") {
+            let order = topologicalOrder(from: root)
+            // Keep only nodes on a path from root to some target.
+            var leadsToTarget = Set<ObjectIdentifier>()
+            for t in order.reversed() {
+                let id = ObjectIdentifier(t)
+                if targetIDs.contains(id) || (t.gradNode?.inputs.contains { leadsToTarget.contains(ObjectIdentifier($0)) } ?? false) {
+                    leadsToTarget.insert(id)
+                }
             }
+            return (order, leadsToTarget)
         }
 
         var pending: [ObjectIdentifier: Tensor] = [:]
@@ -145,7 +150,7 @@ enum Autograd {
                 guard let node = t.gradNode else { continue }
                 observer?.betweenNodes()
                 precondition(g.shape == t.shape, "\(node.name) backward: gradient shape \(g.shape) for output \(t.shape)")
-                let inputGrads = node.backward(g)
+                let inputGrads = OpProfiler.measure(.backward, node.name) { node.backward(g) }
                 for (input, ig) in zip(node.inputs, inputGrads) {
                     guard let ig, input.requiresGrad, leadsToTarget.contains(ObjectIdentifier(input)) else { continue }
                     precondition(ig.shape == input.shape,
@@ -153,7 +158,7 @@ enum Autograd {
                     let iid = ObjectIdentifier(input)
                     if let existing = pending[iid] {
                         // Never mutate a gradient another node may still hold.
-                        pending[iid] = existing.adding(ig)
+                        pending[iid] = OpProfiler.measure(.backward, "(accumulate grads)") { existing.adding(ig) }
                     } else {
                         pending[iid] = ig
                     }

@@ -25,17 +25,7 @@ public enum ConfigLoader {
     }
 
     public static func parse<T: Codable>(_ type: T.Type, yaml: String, file: String = "<string>") throws -> T {
-        let tree: Any?
-        do {
-            // Yams builds a dictionary only from plain keys (it traps on a key that is a list or
-            // a mapping), so the composed tree is checked first.
-            try refuseNonScalarKeys(try Yams.compose(yaml: yaml), file: file)
-            tree = try Yams.load(yaml: yaml)
-        } catch let error as ConfigError {
-            throw error
-        } catch {
-            throw ConfigError(file: file, "not valid YAML: \(error)")
-        }
+        let tree = try loadTree(yaml: yaml, file: file)
         guard tree == nil || tree is [String: Any] else {
             throw ConfigError(file: file, "the top level must be a mapping of keys")
         }
@@ -59,6 +49,20 @@ public enum ConfigLoader {
             throw ConfigError(file: file, "unknown key \(unknown)")
         }
         return value
+    }
+
+    /// The YAML as plain values (nil for an empty file). Every reader of a config goes through
+    /// here: Yams builds a dictionary only from plain keys and traps on a key that is a list
+    /// or a mapping, so the composed tree is checked first.
+    static func loadTree(yaml: String, file: String) throws -> Any? {
+        do {
+            try refuseNonScalarKeys(try Yams.compose(yaml: yaml), file: file)
+            return try Yams.load(yaml: yaml)
+        } catch let error as ConfigError {
+            throw error
+        } catch {
+            throw ConfigError(file: file, "not valid YAML: \(error)")
+        }
     }
 
     static func path(_ keys: [CodingKey]) -> String {

@@ -9,10 +9,7 @@ extension DataConfig {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
             throw ConfigError(file: url.path, "cannot read the file")
         }
-        let tree: Any?
-        do { tree = try Yams.load(yaml: text) } catch {
-            throw ConfigError(file: url.path, "not valid YAML: \(error)")
-        }
+        let tree = try ConfigLoader.loadTree(yaml: text, file: url.path)
         guard let top = tree as? [String: Any] else { throw ConfigError(file: url.path, "the top level must be a mapping of keys") }
         guard let section = top["data"] else { return try ConfigLoader.parse(DataConfig.self, yaml: text, file: url.path) }
         guard section is [String: Any] else { throw ConfigError(file: url.path, "key data must be a mapping") }

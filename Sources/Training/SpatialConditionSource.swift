@@ -28,9 +28,10 @@ public final class SpatialConditionSource {
         self.seed = seed
         latentShape = manifest.latentShape
         var datasets: [String: ImageDataset] = [:]
-        // In the order given, once each: a Set's order changes from run to run, and so would
-        // which of two problems is reported.
-        for (i, split) in splits.enumerated() where !splits[..<i].contains(split) {
+        // In the given order (a Set's order changes from run to run, and with it which error a bad
+        // data section gets).
+        var seen: Set<String> = []
+        for split in splits where seen.insert(split).inserted {
             guard let recorded = manifest.splits.first(where: { $0.name == split }) else {
                 throw ConfigError(file: cache, "the cache has no \(split) split")
             }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Tensor
 
 /// `ldm`: the latent diffusion trainer's command line. Each stage of the pipeline is a
 /// subcommand; all of them run the same as one process or as ranks under mpirun.
@@ -10,4 +11,10 @@ struct LDMCommand: ParsableCommand {
         subcommands: [TrainAutoencoderCommand.self, ImportVAECommand.self, ExportVAECommand.self, ImportUNetCommand.self, ExportUNetCommand.self,
                       PrecomputeLatentsCommand.self, CacheCommand.self, EvaluateAutoencoderCommand.self,
                       TrainLDMCommand.self, SampleCommand.self, TrainClassifierCommand.self, EvaluateCommand.self, PlotCommand.self])
+
+    /// OpenMP's idle threads sleep instead of spinning (see OpenMPWaitPolicy), then parse.
+    static func main() {
+        OpenMPWaitPolicy.applyPassiveDefault()
+        main(nil)
+    }
 }

@@ -6,10 +6,8 @@ import Tensor
 
 final class ConfigLoaderTests: XCTestCase {
     func testShippedConfigsParseAndValidate() throws {
-        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Configs")
-        let names = try FileManager.default.contentsOfDirectory(atPath: configs.path)
-            .filter { $0.hasPrefix("autoencoder_") && $0.hasSuffix(".yaml") }.sorted()
+        let configs = ShippedConfigs.directory
+        let names = try ShippedConfigs.names(.autoencoder)
         XCTAssertGreaterThanOrEqual(names.count, 3, "\(names)")
         for name in names {
             let config = try ConfigLoader.load(AutoencoderTrainingConfig.self, from: configs.appendingPathComponent(name))
@@ -30,22 +28,18 @@ final class ConfigLoaderTests: XCTestCase {
     }
 
     func testShippedClassifierConfigsParseAndValidateAndEveryConfigIsCovered() throws {
-        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Configs")
-        let all = try FileManager.default.contentsOfDirectory(atPath: configs.path).filter { $0.hasSuffix(".yaml") }
+        let configs = ShippedConfigs.directory
         // Each shipped config is validated by one of this file's tests, by its prefix.
-        XCTAssertEqual(all.filter { !["autoencoder_", "ldm_", "classifier_"].contains(where: $0.hasPrefix) }, [])
-        for name in all where name.hasPrefix("classifier_") {
+        XCTAssertEqual(try ShippedConfigs.all().filter { ShippedConfigs.kind(of: $0) == nil }, [])
+        for name in try ShippedConfigs.names(.classifier) {
             let config = try ConfigLoader.load(ClassifierTrainingConfig.self, from: configs.appendingPathComponent(name))
             XCTAssertEqual(config.validationErrors(), [], name)
         }
     }
 
     func testShippedLDMConfigsParseAndValidateAndFitTheirCache() throws {
-        let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Configs")
-        let names = try FileManager.default.contentsOfDirectory(atPath: configs.path)
-            .filter { $0.hasPrefix("ldm_") && $0.hasSuffix(".yaml") }.sorted()
+        let configs = ShippedConfigs.directory
+        let names = try ShippedConfigs.names(.ldm)
         XCTAssertGreaterThanOrEqual(names.count, 2, "\(names)")
         let firstStage = try ConfigLoader.load(AutoencoderTrainingConfig.self,
                                                from: configs.appendingPathComponent("autoencoder_kl_f4_fashion_mnist.yaml"))
@@ -75,6 +69,21 @@ final class ConfigLoaderTests: XCTestCase {
         for yaml in ["? [a, b]\n: 1\n", "model:\n  {x: 1}: 2\n", "data: [{? [c]: d}]\n"] {
             XCTAssertThrowsError(try ConfigLoader.parse(AutoencoderTrainingConfig.self, yaml: yaml, file: "bad.yaml"), yaml) {
                 XCTAssertTrue("\($0)".contains("bad.yaml") && "\($0)".contains("a key must be a plain name"), "\($0)")
+            }
+        }
+    }
+
+    /// Found by FuzzConfig after the fix above: the data-section reader (`--data-config`) read
+    /// the YAML on its own and still trapped on such a key.
+    func testNonScalarKeysAreRefusedByTheDataSectionReader() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nonscalar-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (i, yaml) in ["? [a, b]\n: 1\n", "data:\n  {x: 1}: 2\n", "model:\n  ? [c]\n  : d\ndata: {batch_size: 4}\n"].enumerated() {
+            let url = dir.appendingPathComponent("bad\(i).yaml")
+            try yaml.write(to: url, atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try DataConfig.load(fromConfigFile: url), yaml) {
+                XCTAssertTrue("\($0)".contains(url.path) && "\($0)".contains("a key must be a plain name"), "\($0)")
             }
         }
     }

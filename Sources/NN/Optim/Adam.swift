@@ -46,6 +46,10 @@ public class Adam {
 
     /// One update of every parameter that has a gradient.
     public func step() {
+        OpProfiler.measure(.other, "optimizer step") { update() }
+    }
+
+    private func update() {
         let h = hyperparameters
         for (i, (name, p)) in parameters.enumerated() {
             guard let g = p.grad else { continue }
@@ -55,9 +59,9 @@ public class Adam {
             let step = state.step
             let pp = p.pointer, gp = g.pointer, mp = state.expAvg.pointer, vp = state.expAvgSq.pointer
             Parallel.forRange(p.count, grain: 32768) { r in
-                AdamKernel.update(parameter: pp + r.lowerBound, gradient: gp + r.lowerBound,
-                                  expAvg: mp + r.lowerBound, expAvgSq: vp + r.lowerBound,
-                                  count: r.count, step: step, hyper: h)
+                AdamKernel.updateVectorized(parameter: pp + r.lowerBound, gradient: gp + r.lowerBound,
+                                            expAvg: mp + r.lowerBound, expAvgSq: vp + r.lowerBound,
+                                            count: r.count, step: step, hyper: h)
             }
             states[i] = state
         }

@@ -1,0 +1,36 @@
+#ifndef LDM_CKERNELS_H
+#define LDM_CKERNELS_H
+
+#include <stdint.h>
+
+/* Small C kernels with per-ISA variants chosen at run time (AVX2+FMA where the CPU has it,
+   portable C otherwise). Every variant computes bit-identical results: only IEEE-exact
+   operations (add, mul, div, sqrt, fused multiply-add) in the same order. */
+
+/* Scalars of one Adam/AdamW update, rounded to float as torch does for a float32 tensor. */
+typedef struct {
+    float weight_decay;      /* L2: g = fma(wd, p, g) when l2 != 0 */
+    float decay_factor;      /* AdamW: p = p * (1 - lr*wd) when decoupled != 0 */
+    float lerp_weight;       /* 1 - beta1 */
+    float lerp_complement;   /* 1 - (1 - beta1) */
+    float beta2;
+    float one_minus_beta2;
+    float bc2_sqrt;          /* sqrt(1 - beta2^t) */
+    float eps;
+    float neg_step_size;     /* -lr / (1 - beta1^t) */
+    int32_t l2;
+    int32_t decoupled;
+    int32_t lerp_small_weight; /* |1 - beta1| < 0.5: torch's lerp form */
+} ldm_adam_constants;
+
+enum { LDM_ISA_AUTO = 0, LDM_ISA_PORTABLE = 1, LDM_ISA_AVX2_FMA = 2 };
+
+/* The variant LDM_ISA_AUTO picks on this CPU. */
+int ldm_kernels_isa(void);
+
+/* One Adam/AdamW step over n elements in place (p, m, v), torch's single-tensor order.
+   isa: LDM_ISA_AUTO, or a variant to force (an unsupported one falls back to portable). */
+void ldm_adam_update_f32(float *p, const float *g, float *m, float *v, int64_t n,
+                         const ldm_adam_constants *c, int isa);
+
+#endif
