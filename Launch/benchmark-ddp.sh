@@ -26,7 +26,7 @@
 #              run is printed and the range is reported.
 # -b GLOBAL_BATCH  samples per step over all ranks (default 32 = 2 ranks x 16).
 # -o on|off|both   2-rank runs with the gradient allreduce overlapped with backward
-#              (trainer.overlap_allreduce, the default), blocking after it, or both (default).
+#              (trainer.overlap_allreduce: true), blocking after it (the trainers' default), or both (default).
 # -x MPIRUN_OPTIONS  extra mpirun options for the 2-rank runs, e.g. "--mca btl self,tcp" to
 #              send the collectives over TCP (loopback here) as between machines.
 # -k BUCKET_MIB  gradient bucket size (trainer.bucket_mib, default the config's: 25).

@@ -81,7 +81,9 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
     public var bucketMiB: Int = 25
     /// With several ranks, reduce gradient buckets while backward still runs (as PyTorch DDP);
     /// false: one blocking allreduce per bucket after backward. Same gradients either way.
-    public var overlapAllreduce: Bool = true
+    /// Off by default: on one node with a rank per core it measured no faster (paired runs,
+    /// docs/DISTRIBUTED.md); it is for links slow enough that the transfer can be hidden.
+    public var overlapAllreduce: Bool = false
     /// Global-norm gradient clipping (0 = off).
     public var gradientClip: Float = 0
     /// Retention: the newest `keep_last` checkpoints are kept…

@@ -1,6 +1,6 @@
 """Reference trajectories of torch.optim.Adam / AdamW for Tests/NNTests/AdamTests.swift.
 
-Run: /work/venv/bin/python Tests/Fixtures/generate_adam_fixture.py
+Run: python3 Tests/Fixtures/generate_adam_fixture.py
 Writes Tests/NNTests/Fixtures/adam.json. Doubles and floats are stored as exact hex strings
 (float.hex()) so nothing is lost in transit.
 

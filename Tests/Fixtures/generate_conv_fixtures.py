@@ -2,7 +2,7 @@
 gradients), max/avg pooling and nearest upsampling on small random inputs, so the Swift
 kernels are checked against PyTorch's semantics, not only against our own reference loops.
 
-Run: /work/venv/bin/python Tests/Fixtures/generate_conv_fixtures.py
+Run: python3 Tests/Fixtures/generate_conv_fixtures.py
 """
 import json
 import pathlib

@@ -11,8 +11,8 @@ Writes to Tests/ModelsTests/Fixtures/:
                                                       levels differ in width (conv_shortcut),
                                                       too big to commit with weights
 
-usage: /work/venv/bin/python Tests/Fixtures/generate_diffusers_vae_fixture.py
-       /work/venv/bin/python Tests/Fixtures/generate_diffusers_vae_fixture.py --check-export DIR
+usage: python3 Tests/Fixtures/generate_diffusers_vae_fixture.py
+       python3 Tests/Fixtures/generate_diffusers_vae_fixture.py --check-export DIR
 The second form loads a directory written by `ldm export-vae` with diffusers and runs it on the
 fixture's input; for an export of the imported fixture (`ldm import-vae` then `ldm export-vae`)
 the outputs must equal the fixture's expected ones.

@@ -8,7 +8,7 @@ and hinge loss). Weights are random, stored as float16 under ldm's key names to 
 fixture small; every expected value is computed from exactly those rounded weights.
 
 Writes Tests/ModelsTests/Fixtures/first_stage.safetensors and first_stage_loss.safetensors.
-usage: /work/venv/bin/python Tests/Fixtures/generate_first_stage_fixture.py \
+usage: python3 Tests/Fixtures/generate_first_stage_fixture.py \
            Checkpoints/pretrained/lpips_vgg16.safetensors
 Never run by CI.
 """

@@ -1,7 +1,7 @@
 """Reference values from PyTorch for the Tensor module's neural-network ops.
 
 Writes Tests/TensorTests/Fixtures/nnops_reference.json (small; committed). Run with
-    /work/venv/bin/python Tests/Fixtures/generate_nnops.py
+    python3 Tests/Fixtures/generate_nnops.py
 Each case stores its inputs, so the Swift test recomputes from the same numbers; gradients
 are of sum(output * projection) for a stored projection.
 """

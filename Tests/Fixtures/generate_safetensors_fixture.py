@@ -1,4 +1,4 @@
-"""Safetensors interoperability fixtures for Tests/CheckpointTests (run with /work/venv/bin/python).
+"""Safetensors interoperability fixtures for Tests/CheckpointTests (run with python3).
 
 Writes, with the Python `safetensors` package:
   python_mixed.safetensors         F32, F16, BF16, F64 and I64 tensors plus metadata; the

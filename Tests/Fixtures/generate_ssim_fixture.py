@@ -9,7 +9,7 @@ positions (the whole window inside the image) and then over channels. When sciki
 installed it is cross-checked against structural_similarity(gaussian_weights=True,
 sigma=1.5, use_sample_covariance=False, data_range=1), which crops the same border.
 
-usage: /work/venv/bin/python Tests/Fixtures/generate_ssim_fixture.py
+usage: python3 Tests/Fixtures/generate_ssim_fixture.py
 Writes Tests/EvaluationTests/Fixtures/ssim_pairs.{bin,json}. Never run by CI.
 """
 import json

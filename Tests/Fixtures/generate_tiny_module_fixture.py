@@ -1,6 +1,6 @@
 """A tiny torch module (Conv2d + nested Conv2d + Linear) for Tests/NNTests/TorchModuleTests.swift.
 
-Run: /work/venv/bin/python Tests/Fixtures/generate_tiny_module_fixture.py
+Run: python3 Tests/Fixtures/generate_tiny_module_fixture.py
 Writes Tests/NNTests/Fixtures/tiny_module.json: the torch state_dict (by name), an input, the
 output, and the gradients of sum(output * R) for every parameter, as exact float.hex() strings.
 The Swift module loads the weights by name and must reproduce output and gradients.

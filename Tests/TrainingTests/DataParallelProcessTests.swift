@@ -134,14 +134,14 @@ final class DataParallelProcessTests: XCTestCase {
         }
     }
 
-    /// The gradient allreduce overlapped with backward (the default) and the blocking one
+    /// The gradient allreduce overlapped with backward and the blocking one (the default)
     /// after it train the same bits at two ranks, with two micro-batches per step (only the
     /// last one's backward reduces), the autoencoder's and the discriminator's buckets both.
     func testOverlappedAndBlockingAllreduceTrainTheSameBitsWithAccumulation() throws {
-        let overlapped = try train("overlap", ranks: 2, batch: 2, trainer: ", accumulate_grad_batches: 2")
+        let overlapped = try train("overlap", ranks: 2, batch: 2, trainer: ", accumulate_grad_batches: 2, overlap_allreduce: true")
         assertSucceeded(overlapped)
         XCTAssertTrue(overlapped.stdout.contains("allreduce overlapped with backward, waiting after it"), overlapped.stdout)
-        let blocking = try train("blocking", ranks: 2, batch: 2, trainer: ", accumulate_grad_batches: 2, overlap_allreduce: false")
+        let blocking = try train("blocking", ranks: 2, batch: 2, trainer: ", accumulate_grad_batches: 2")
         assertSucceeded(blocking)
         XCTAssertTrue(blocking.stdout.contains("allreduce after backward (not overlapped)"), blocking.stdout)
         for file in [AutoencoderTrainer.weightsFile, AutoencoderTrainer.discriminatorFile] {
