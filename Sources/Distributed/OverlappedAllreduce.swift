@@ -195,15 +195,8 @@ final class OverlappedAllreduce: BackwardObserver {
             }
             let flat = storage[b].pointer
             packingTime.time {
-                Parallel.forRange(bucket.elementCount, grain: 1 << 16) { range in
-                    for j in range { flat[j] /= worldSize }
-                }
-                for (i, offset) in zip(bucket.parameterIndices, bucket.offsets) {
-                    let p = parameters[i]
-                    let g = p.grad ?? Tensor(uninitialized: p.shape)
-                    g.pointer.update(from: flat + offset, count: p.count)
-                    p.grad = g
-                }
+                unpackAveragedGradients(from: flat, elementCount: bucket.elementCount, worldSize: worldSize, into: parameters,
+                                        indices: bucket.parameterIndices, offsets: bucket.offsets)
             }
         }
     }
