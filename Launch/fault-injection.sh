@@ -48,6 +48,12 @@ precompute() {
     --dataset fashion-mnist --resolution 32 --limit 48 --shard-size 4 --batch-size 4 --out "$1" >"$2" 2>&1
 }
 left_behind() { pgrep -f "$1" >/dev/null; }
+completed() {  # kind name log: the run did all its work (final checkpoint, or the manifest line)
+  case "$1" in
+    precompute) grep -q "shards written" "$3" ;;
+    *) [ -f "$work/runs/$2/checkpoints/step-$(printf %08d $steps)/manifest.json" ] ;;
+  esac
+}
 
 echo "fault-injection: reference runs (uninterrupted)"
 t0=$(date +%s.%N)
@@ -83,11 +89,14 @@ inject() {
           [ -r "/proc/$p/environ" ] && tr '\0' '\n' <"/proc/$p/environ" | grep -qx "OMPI_COMM_WORLD_RANK=$rank" && echo "$p"
         done | head -1 || true)
   start=$(date +%s)
-  if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null && kills=$((kills + 1)); fi
+  if [ -n "$pid" ]; then kill -9 "$pid" 2>/dev/null || pid=""; fi
   wait "$job" || status=$?
   end=$(date +%s)
   # A job that finished before its moment came was not a fault: count it, do not fail on it.
-  if [ -z "$pid" ]; then early=$((early + 1)); return 2; fi
+  # So is a kill that reached a rank already past its work and leaving (exit 0, the work
+  # complete): the moment fell after the end.
+  if [ -z "$pid" ] || { [ "$status" -eq 0 ] && completed "$kind" "$name" "$log"; }; then early=$((early + 1)); return 2; fi
+  kills=$((kills + 1))
   [ "$status" -ne 0 ] && nonzero=$((nonzero + 1)) || failures+=("$name: exit 0 after kill -9 of rank $rank")
   grep -Eq "rank $rank .*(signal 9|Killed)|process rank $rank " "$log" && named=$((named + 1)) ||
     failures+=("$name: output does not name rank $rank")
