@@ -43,6 +43,14 @@ echo "fuzz: building ${#selected[@]} target(s) with -sanitize=fuzzer,address"
 # (The linker's warning about __asan_extra_spill_area is harmless.)
 sanitize=(--sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address)
 mkdir -p .build-fuzz/logs
+# SwiftPM does not notice files added to or removed from the main package, a path dependency
+# of Fuzz/, and keeps building from its old plan ("cannot find ... in scope"): start the fuzz
+# build afresh whenever the list of source files has changed since the last one.
+sources=$(find Sources Package.swift -name '*.swift' -o -name '*.c' -o -name '*.h' -o -name 'module.modulemap' | LC_ALL=C sort | cksum)
+if [ "$(cat .build-fuzz/sources.cksum 2>/dev/null)" != "$sources" ]; then
+  rm -rf Fuzz/.build
+  echo "$sources" > .build-fuzz/sources.cksum
+fi
 for target in "${selected[@]}"; do
   build_log=.build-fuzz/logs/build-$target.log
   if ! (cd Fuzz && nice -n 10 swift build -c release "${sanitize[@]}" --product "$target") >"$build_log" 2>&1; then
