@@ -238,6 +238,8 @@ final class DiffusersUNetTests: XCTestCase {
             (["mid_block_type": NSNull()], "mid_block_type null"),
             (["use_linear_projection": true], "use_linear_projection true: only false is supported"),
             (["norm_num_groups": 16], "norm_num_groups 16"),
+            // Found by FuzzDiffusersConfig: a huge count grew the GroupNorm check's list without end.
+            (["layers_per_block": 26666666661], "num_res_blocks must be at most 64"),
             (["norm_eps": 1e-6], "norm_eps"),
             (["class_embed_type": "timestep"], "class_embed_type \"timestep\""),
             (["addition_embed_type": "text_time"], "addition_embed_type"),

@@ -111,6 +111,14 @@ public struct UNetConfig: Codable, Equatable, Sendable {
         }
         if numResBlocks < 1 { errors.append("\(p).num_res_blocks must be at least 1") }
         if transformerDepth < 1 { errors.append("\(p).transformer_depth must be at least 1") }
+        // Bounds far above any real model, so that sizes read from a file cannot make the
+        // checks below allocate without end or overflow (found by fuzzing config.json).
+        if numResBlocks > 64 { errors.append("\(p).num_res_blocks must be at most 64, got \(numResBlocks)") }
+        if transformerDepth > 64 { errors.append("\(p).transformer_depth must be at most 64, got \(transformerDepth)") }
+        if channelMult.count > 16 || channelMult.contains(where: { $0 > 64 }) {
+            errors.append("\(p).channel_mult: at most 16 levels of multipliers up to 64, got \(channelMult.count) levels")
+        }
+        if modelChannels > 16384 { errors.append("\(p).model_channels must be at most 16384, got \(modelChannels)") }
         if !(0..<1).contains(dropout) { errors.append("\(p).dropout must be in [0, 1), got \(dropout)") }
         if let n = numClasses, n < 1 { errors.append("\(p).num_classes must be positive, got \(n)") }
         if let d = contextDim, d < 1 { errors.append("\(p).context_dim must be positive, got \(d)") }
