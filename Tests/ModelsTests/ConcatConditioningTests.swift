@@ -7,14 +7,7 @@ import Tensor
 /// z_t on the channels of a UNet whose in_channels counts both.
 final class ConcatConditioningTests: XCTestCase {
     func model(seed: UInt64) -> LatentDiffusion {
-        var c = LatentDiffusionConfig()
-        c.unet.inChannels = 3          // 2 latent + 1 condition channel
-        c.unet.outChannels = 2
-        c.unet.modelChannels = 32
-        c.unet.channelMult = [1, 1]
-        c.unet.numResBlocks = 1
-        c.unet.attentionResolutions = [2]
-        c.unet.numHeadChannels = 16
+        var c = tinyLatentDiffusionConfig(inChannels: 3)   // 2 latent + 1 condition channel
         c.unet.legacy = false
         c.conditioning.key = .none
         var g = RandomGenerator(seed: seed)

@@ -8,14 +8,7 @@ import Tensor
 /// gradients flow to both, nothing drops it, and configs that cannot work are refused by key.
 final class SpatialConditioningTests: XCTestCase {
     func config(key: ConditioningConfig.Key, task: SpatialConditionConfig.Task = .superResolution, conditionChannels: Int = 1) -> LatentDiffusionConfig {
-        var c = LatentDiffusionConfig()
-        c.unet.inChannels = 2 + conditionChannels
-        c.unet.outChannels = 2
-        c.unet.modelChannels = 32
-        c.unet.channelMult = [1, 1]
-        c.unet.numResBlocks = 1
-        c.unet.attentionResolutions = [2]
-        c.unet.numHeadChannels = 16
+        var c = tinyLatentDiffusionConfig(inChannels: 2 + conditionChannels)
         c.unet.useSpatialTransformer = true
         c.unet.legacy = false
         c.conditioning.key = key

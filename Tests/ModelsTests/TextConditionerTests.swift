@@ -87,14 +87,7 @@ final class TextConditionerTests: XCTestCase {
     }
 
     func textModelConfig() -> LatentDiffusionConfig {
-        var c = LatentDiffusionConfig()
-        c.unet.inChannels = 2
-        c.unet.outChannels = 2
-        c.unet.modelChannels = 32
-        c.unet.channelMult = [1, 1]
-        c.unet.numResBlocks = 1
-        c.unet.attentionResolutions = [2]
-        c.unet.numHeadChannels = 16
+        var c = tinyLatentDiffusionConfig(inChannels: 2)
         c.unet.contextDim = 8
         c.unet.useSpatialTransformer = true
         c.unet.legacy = false
