@@ -8,15 +8,18 @@
 #   3. classifier   train-classifier: the evaluation classifier (feature space of FD,
 #                   precision/recall; sample accuracy); trained once, shared by the presets
 #   4. ldm          train-ldm: the class-conditional LDM on that cache, with guidance dropout
-#   5. sample       a grid with a row per class from the EMA weights (DDIM, guidance 3)
+#   5. sample       a grid with a row per class from the EMA weights (DDIM; guidance 3, budget 5)
 #   6. evaluate     evaluate autoencoder (PSNR, SSIM, LPIPS, rFD) and evaluate ldm (held-out
 #                   eps-MSE, FD, precision/recall, sample vs real class accuracy)
 #
-#   Launch/pipeline.sh [-n RANKS] [--preset quick|quality] [--stage NAME]... [-c CONFIG]... [-l LDM_CONFIG]
+#   Launch/pipeline.sh [-n RANKS] [--preset quick|budget|quality] [--stage NAME]... [-c CONFIG]... [-l LDM_CONFIG]
 #
 # -n RANKS          data-parallel ranks (default 2)
 # --preset quick    (default) about 20 minutes on 2 cores: Configs/*_quick.yaml, outputs
 #                   under Checkpoints/quick/
+# --preset budget   quality at a budget: a 20-minute first stage (8 latent channels, PSNR as
+#                   the target) and a 20-minute LDM on its latents, about 50 minutes in all;
+#                   a guidance sweep; outputs under Checkpoints/budget/
 # --preset quality  the longer schedules: the two-phase first stage (L1 + LPIPS + PatchGAN,
 #                   then a fine-tune; about 3 hours) and the 1150-step LDM, a guidance sweep
 # --stage NAME      run only this stage (repeatable); the others' outputs must exist
@@ -63,14 +66,23 @@ case "$preset" in
     [ -n "$ldm_config" ] || ldm_config=Configs/ldm_class_fashion_mnist_quick.yaml
     ae_eval=(--limit 1000)
     ldm_eval=(--n 25 --steps 25 --guidance 3 --features classifier --heldout-samples 1000)
+    sample_guidance=3
+    ;;
+  budget)
+    [ ${#configs[@]} -gt 0 ] || configs=(Configs/autoencoder_kl_f4_fashion_mnist_budget.yaml)
+    [ -n "$ldm_config" ] || ldm_config=Configs/ldm_class_fashion_mnist_budget.yaml
+    ae_eval=(--limit 2000)
+    ldm_eval=(--n 100 --steps 20 --guidance 3,5,7 --features classifier --heldout-samples 2000)
+    sample_guidance=5
     ;;
   quality)
     [ ${#configs[@]} -gt 0 ] || configs=(Configs/autoencoder_kl_f4_fashion_mnist.yaml Configs/autoencoder_kl_f4_fashion_mnist_finetune.yaml)
     [ -n "$ldm_config" ] || ldm_config=Configs/ldm_class_fashion_mnist.yaml
     ae_eval=()
     ldm_eval=(--n 100 --steps 50 --guidance 1,2,3,5 --features classifier,vgg)
+    sample_guidance=3
     ;;
-  *) die "--preset $preset: use quick or quality" ;;
+  *) die "--preset $preset: use quick, budget or quality" ;;
 esac
 
 run_dir_of() {
@@ -153,7 +165,7 @@ if wanted sample; then
     done
   fi
   run_stage sample "$LAUNCH_DIR/train.sh" -n "$ranks" -- sample --ldm "$ldm_run" "${condition[@]}" --n 8 --steps 50 \
-    --guidance 3 --out "$ldm_run/samples"
+    --guidance "$sample_guidance" --out "$ldm_run/samples"
 fi
 if wanted evaluate && grep -Eq '^[[:space:]]*encoder:[[:space:]]*text' "$ldm_config"; then
   echo "pipeline: evaluate ldm scores class-conditional models; for a text model only the first stage is evaluated"
