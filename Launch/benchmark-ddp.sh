@@ -146,7 +146,9 @@ for setup in $setups; do
   [ "$ranks" -gt 1 ] && modes=$overlaps
   for mode in $modes; do
     for i in $(seq "$repeats"); do
-      read -r sps allreduce wait collectives <<<"$(run "$ranks" "$threads" "$i" "$mode")"
+      # A failed run ends the benchmark (its error is printed), not a summary of empty numbers.
+      result=$(run "$ranks" "$threads" "$i" "$mode") || exit 1
+      read -r sps allreduce wait collectives <<<"$result"
       key="${ranks}x${threads}"
       [ "$ranks" -gt 1 ] && key="$key-$([ "$mode" = true ] && echo overlapped || echo blocking)"
       printf '%s, run %d: %s steps/s' "$key" "$i" "$sps"

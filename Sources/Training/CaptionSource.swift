@@ -72,7 +72,7 @@ public struct CaptionSource: Sendable {
             let names = config.names
             return try zip(batch.labels, batch.indices).map { label, index in
                 guard label >= 0 && label < names.count else {
-                    throw ConfigError(file: cache, "sample \(index) has label \(label), but data.captions.class_names names "
+                    throw ConfigError.cache(cache, "sample \(index) has label \(label), but data.captions.class_names names "
                         + "\(names.count) classes (class-templates captions need a label per sample)")
                 }
                 var g = RandomGenerator(seed: seed).derived(UInt64(index), UInt64(step))
@@ -81,13 +81,13 @@ public struct CaptionSource: Sendable {
             }
         case .cache:
             guard let stored = batch.captions else {
-                throw ConfigError(file: cache, "the cache stores no captions, but the model is text-conditional: precompute "
+                throw ConfigError.cache(cache, "the cache stores no captions, but the model is text-conditional: precompute "
                     + "the latents from captioned images, or set data.captions.source: class-templates")
             }
             return try zip(stored, batch.indices).map { caption, index in
                 if let caption { return caption }
                 guard config.allowMissing else {
-                    throw ConfigError(file: cache, "sample \(index) has no caption (set data.captions.allow_missing: true to "
+                    throw ConfigError.cache(cache, "sample \(index) has no caption (set data.captions.allow_missing: true to "
                         + "train it with the empty caption)")
                 }
                 return ""

@@ -5,11 +5,21 @@ import Yams
 public struct ConfigError: Error, CustomStringConvertible {
     public let file: String
     public let message: String
+    /// What `file` is: "config", or "cache" for the latent cache a run's config is checked against.
+    public let subject: String
     public init(file: String, _ message: String) {
+        self.init(subject: "config", file: file, message)
+    }
+    /// The latent cache at `directory` does not fit what the config asks of it.
+    public static func cache(_ directory: String, _ message: String) -> ConfigError {
+        ConfigError(subject: "cache", file: directory, message)
+    }
+    private init(subject: String, file: String, _ message: String) {
+        self.subject = subject
         self.file = file
         self.message = message
     }
-    public var description: String { "config \(file): \(message)" }
+    public var description: String { "\(subject) \(file): \(message)" }
 }
 
 /// Reads YAML configs (CompVis style: nested model / data / trainer keys) into Codable values.

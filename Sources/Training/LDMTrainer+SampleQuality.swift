@@ -36,7 +36,7 @@ extension LDMTrainer {
                                             seed: 0, shuffle: false, dropLast: false)
         let count = min(n, heldOut.sampleCount)
         guard count > d else {
-            throw ConfigError(file: cacheDirectory.path, "the \(config.data.testSplit) split holds \(heldOut.sampleCount) latents, "
+            throw ConfigError.cache(cacheDirectory.path, "the \(config.data.testSplit) split holds \(heldOut.sampleCount) latents, "
                 + "too few for a Fréchet distance in \(d)-d features")
         }
         let share = evaluationShard(count: count, rank: communicator.rank, worldSize: communicator.size)

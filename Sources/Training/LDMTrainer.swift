@@ -115,19 +115,19 @@ public final class LDMTrainer: TrainingTask {
         let shape = manifest.latentShape
         let unet = config.model.diffusion.effectiveUNet
         guard shape.count == 3 else {
-            throw ConfigError(file: cache, "latent shape \(shape) is not [C, h, w]")
+            throw ConfigError.cache(cache, "latent shape \(shape) is not [C, h, w]")
         }
         if shape[0] + conditionChannels != unet.inChannels {
             let condition = conditionChannels > 0 ? " + \(conditionChannels) condition channels (\(config.model.conditioning.spatial!.task.rawValue))" : ""
-            throw ConfigError(file: cache, "the cache's latents have \(shape[0]) channels\(condition); model.unet.in_channels is "
+            throw ConfigError.cache(cache, "the cache's latents have \(shape[0]) channels\(condition); model.unet.in_channels is "
                 + "\(unet.inChannels), it must be \(shape[0] + conditionChannels)")
         }
         if unet.outChannels != shape[0] {
-            throw ConfigError(file: cache, "model.unet.out_channels \(unet.outChannels) must equal the latents' \(shape[0]) channels to predict ε")
+            throw ConfigError.cache(cache, "model.unet.out_channels \(unet.outChannels) must equal the latents' \(shape[0]) channels to predict ε")
         }
         let f = unet.downsamplingFactor
         if shape[1] % f != 0 || shape[2] % f != 0 {
-            throw ConfigError(file: cache, "latents \(shape[1])×\(shape[2]) do not fit the UNet's \(unet.channelMult.count) levels "
+            throw ConfigError.cache(cache, "latents \(shape[1])×\(shape[2]) do not fit the UNet's \(unet.channelMult.count) levels "
                 + "(each side must be divisible by \(f)): use fewer model.unet.channel_mult entries")
         }
     }
@@ -220,7 +220,7 @@ public final class LDMTrainer: TrainingTask {
         let n = sums[2], mean = sums[0] / n
         let variance = (sums[1] - n * mean * mean) / max(n - 1, 1)   // unbiased, as torch.std
         guard variance > 0 && variance.isFinite else {
-            throw ConfigError(file: cacheDirectory.path, "the first batch of latents has variance \(variance): cannot set scale_factor by std")
+            throw ConfigError.cache(cacheDirectory.path, "the first batch of latents has variance \(variance): cannot set scale_factor by std")
         }
         let value = try communicator.broadcast(Float(1 / variance.squareRoot()), root: 0)
         model.setScaleFactor(value)

@@ -33,7 +33,7 @@ public final class SpatialConditionSource {
         var seen: Set<String> = []
         for split in splits where seen.insert(split).inserted {
             guard let recorded = manifest.splits.first(where: { $0.name == split }) else {
-                throw ConfigError(file: cache, "the cache has no \(split) split")
+                throw ConfigError.cache(cache, "the cache has no \(split) split")
             }
             let dataset: ImageDataset
             switch split {
@@ -61,7 +61,7 @@ public final class SpatialConditionSource {
             throw ConfigError(file: "model.conditioning.spatial.factor", "\(config.factor) does not divide the image side \(resolution)")
         }
         if config.task == .inpainting {
-            guard let firstStage else { throw ConfigError(file: cache, "inpainting needs the first stage to encode masked images") }
+            guard let firstStage else { throw ConfigError.cache(cache, "inpainting needs the first stage to encode masked images") }
             self.firstStage = firstStage
         } else {
             self.firstStage = nil

@@ -169,6 +169,8 @@ final class LDMTrainerTests: XCTestCase {
         XCTAssertThrowsError(try LDMTrainer(config: try tiny.config(tiny.yaml(run: "x", maxSteps: 1, unet: wide)),
                                             communicator: SingleProcessCommunicator())) { error in
             XCTAssertTrue("\(error)".contains("in_channels is 4"), "\(error)")
+            // The path named is the cache's, and the error says so.
+            XCTAssertTrue("\(error)".hasPrefix("cache \(self.tiny.cache.path): "), "\(error)")
         }
     }
 
