@@ -25,6 +25,18 @@ public enum Broadcast {
         return strides
     }
 
+    /// The size of the trailing block over which an operand of `shape` is constant inside
+    /// `outShape`, when it equals `outShape` on the leading dimensions and is 1 on the rest
+    /// (so element `i` of the operand pairs with block `i` of the output); nil otherwise.
+    static func constantBlock(of shape: [Int], in outShape: [Int]) -> Int? {
+        guard shape.count == outShape.count else { return nil }
+        var lead = 0
+        while lead < shape.count && shape[lead] == outShape[lead] { lead += 1 }
+        guard shape[lead...].allSatisfy({ $0 == 1 }) else { return nil }
+        let block = outShape[lead...].reduce(1, *)
+        return block > 1 ? block : nil
+    }
+
     /// The element offset, under `strides`, of the first element of last-dimension row `row`
     /// of a tensor of `shape` (rows counted in row-major order).
     @inline(__always)
@@ -57,6 +69,26 @@ public enum Broadcast {
             return
         }
         let shape = out.shape
+        // One operand constant over a trailing block of the other (a [N, C, 1, 1] embedding
+        // added to [N, C, H, W] maps): a plane loop, without the per-row index arithmetic.
+        if a.shape == shape, let block = constantBlock(of: b.shape, in: shape) {
+            Parallel.forRange(n / block, grain: max(1, 16384 / block)) { r in
+                for plane in r {
+                    let v = pb[plane], o = po + plane * block, x = pa + plane * block
+                    for j in 0..<block { o[j] = op(x[j], v) }
+                }
+            }
+            return
+        }
+        if b.shape == shape, let block = constantBlock(of: a.shape, in: shape) {
+            Parallel.forRange(n / block, grain: max(1, 16384 / block)) { r in
+                for plane in r {
+                    let v = pa[plane], o = po + plane * block, y = pb + plane * block
+                    for j in 0..<block { o[j] = op(v, y[j]) }
+                }
+            }
+            return
+        }
         let rank = shape.count
         let sa = strides(of: a.shape, in: shape), sb = strides(of: b.shape, in: shape)
         let inner = shape[rank - 1]

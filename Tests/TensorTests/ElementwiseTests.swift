@@ -20,6 +20,39 @@ final class ElementwiseTests: XCTestCase {
         XCTAssertEqual((d + e).scalars, [101, 102, 103, 201, 202, 203, 104, 105, 106, 204, 205, 206])
     }
 
+    /// The plane loop for an operand constant over a trailing block ([N, C, 1, 1] on [N, C, H, W])
+    /// gives exactly what NumPy-style indexing gives, in both operand orders; shapes that only
+    /// look alike ([1, C, 1, 1], fewer dimensions) take the general path and agree as well.
+    func testBroadcastOverATrailingBlockMatchesIndexing() {
+        let cases: [([Int], [Int], Int?)] = [
+            ([2, 3, 4, 5], [2, 3, 1, 1], 20), ([2, 3, 4, 5], [2, 1, 1, 1], 60), ([2, 3, 1, 5], [2, 3, 1, 1], 5),
+            ([2, 3, 4, 5], [2, 3, 4, 1], 5), ([1, 3, 4, 5], [1, 3, 1, 1], 20),
+            ([2, 3, 4, 5], [1, 3, 1, 1], nil), ([2, 3, 4, 5], [3, 1, 1], nil), ([2, 3, 4, 5], [2, 1, 4, 1], nil),
+        ]
+        for (full, small, block) in cases {
+            XCTAssertEqual(Broadcast.constantBlock(of: small, in: full), block, "\(small) in \(full)")
+            let a = randn(full, seed: 7), b = randn(small, seed: 8).map { $0 + 3 }
+            let strides = Broadcast.strides(of: small, in: full)
+            func expected(_ f: (Float, Float) -> Float, smallFirst: Bool) -> [Float] {
+                (0..<a.count).map { i in
+                    var rem = i, j = 0
+                    for d in stride(from: full.count - 1, through: 0, by: -1) {
+                        j += (rem % full[d]) * strides[d]
+                        rem /= full[d]
+                    }
+                    return smallFirst ? f(b.scalars[j], a.scalars[i]) : f(a.scalars[i], b.scalars[j])
+                }
+            }
+            XCTAssertEqual((a + b).scalars, expected(+, smallFirst: false), "\(full) + \(small)")
+            XCTAssertEqual((a / b).scalars, expected(/, smallFirst: false), "\(full) / \(small)")
+            XCTAssertEqual((b - a).scalars, expected(-, smallFirst: true), "\(small) - \(full)")
+            XCTAssertEqual((b * a).scalars, expected(*, smallFirst: true), "\(small) * \(full)")
+        }
+        let a = randn([2, 3, 4, 4], seed: 9), e = randn([2, 3, 1, 1], seed: 10)
+        assertGradientsMatch([a, e]) { $0[0] + $0[1] }
+        assertGradientsMatch([e, a]) { $0[0] * $0[1] }
+    }
+
     func testBinaryGradients() {
         let a = randn([2, 3, 4], seed: 1), b = randn([3, 1], seed: 2)
         assertGradientsMatch([a, b]) { $0[0] + $0[1] }
