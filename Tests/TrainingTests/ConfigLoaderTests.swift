@@ -41,12 +41,20 @@ final class ConfigLoaderTests: XCTestCase {
         let configs = ShippedConfigs.directory
         let names = try ShippedConfigs.names(.ldm)
         XCTAssertGreaterThanOrEqual(names.count, 2, "\(names)")
-        let firstStage = try ConfigLoader.load(AutoencoderTrainingConfig.self,
-                                               from: configs.appendingPathComponent("autoencoder_kl_f4_fashion_mnist.yaml"))
-        let latent = firstStage.model.autoencoder.latentResolution
+        // Each LDM config's data.cache is the latents directory of a shipped first stage's run.
+        var firstStages: [String: AutoencoderTrainingConfig] = [:]
+        for name in try ShippedConfigs.names(.autoencoder) {
+            let config = try ConfigLoader.load(AutoencoderTrainingConfig.self, from: configs.appendingPathComponent(name))
+            firstStages[config.trainer.runDirectory + "/latents"] = config
+        }
         for name in names {
             let config = try ConfigLoader.load(LDMTrainingConfig.self, from: configs.appendingPathComponent(name))
             XCTAssertEqual(config.validationErrors(), [], name)
+            guard let firstStage = firstStages[config.data.cache] else {
+                XCTFail("\(name): data.cache \(config.data.cache) is no shipped first stage's run_dir/latents")
+                continue
+            }
+            let latent = firstStage.model.autoencoder.latentResolution
             // The latent channels, plus a concatenated condition's (its images' channels for
             // super-resolution, the masked latent and the mask for inpainting).
             let latentChannels = firstStage.model.autoencoder.embedDim
