@@ -37,6 +37,23 @@ public enum Broadcast {
         return block > 1 ? block : nil
     }
 
+    /// out[p·block + j] = op(full[p·block + j], perPlane[p]) for every plane p of `block`
+    /// elements, or op(perPlane[p], full[p·block + j]) when the per-plane operand comes first.
+    @inline(__always)
+    static func applyPerPlane(_ full: UnsafePointer<Float>, _ perPlane: UnsafePointer<Float>, block: Int, count n: Int,
+                              into out: UnsafeMutablePointer<Float>, perPlaneFirst: Bool, _ op: (Float, Float) -> Float) {
+        Parallel.forRange(n / block, grain: max(1, 16384 / block)) { r in
+            for plane in r {
+                let v = perPlane[plane], o = out + plane * block, x = full + plane * block
+                if perPlaneFirst {
+                    for j in 0..<block { o[j] = op(v, x[j]) }
+                } else {
+                    for j in 0..<block { o[j] = op(x[j], v) }
+                }
+            }
+        }
+    }
+
     /// The element offset, under `strides`, of the first element of last-dimension row `row`
     /// of a tensor of `shape` (rows counted in row-major order).
     @inline(__always)
@@ -72,21 +89,11 @@ public enum Broadcast {
         // One operand constant over a trailing block of the other (a [N, C, 1, 1] embedding
         // added to [N, C, H, W] maps): a plane loop, without the per-row index arithmetic.
         if a.shape == shape, let block = constantBlock(of: b.shape, in: shape) {
-            Parallel.forRange(n / block, grain: max(1, 16384 / block)) { r in
-                for plane in r {
-                    let v = pb[plane], o = po + plane * block, x = pa + plane * block
-                    for j in 0..<block { o[j] = op(x[j], v) }
-                }
-            }
+            applyPerPlane(pa, pb, block: block, count: n, into: po, perPlaneFirst: false, op)
             return
         }
         if b.shape == shape, let block = constantBlock(of: a.shape, in: shape) {
-            Parallel.forRange(n / block, grain: max(1, 16384 / block)) { r in
-                for plane in r {
-                    let v = pa[plane], o = po + plane * block, y = pb + plane * block
-                    for j in 0..<block { o[j] = op(v, y[j]) }
-                }
-            }
+            applyPerPlane(pb, pa, block: block, count: n, into: po, perPlaneFirst: true, op)
             return
         }
         let rank = shape.count
