@@ -51,11 +51,12 @@ enum GEMMBenchmark {
         let a = Tensor.randomNormal([batch, m, k], generator: &g)
         let b = Tensor.randomNormal(transposeB ? [batch, n, k] : [batch, k, n], generator: &g)
         let c = Tensor(zeros: [batch, m, n])
-        let gemm = oneDNN ? BLAS.oneDNNSgemm : BLAS.sgemm
-        let t = BenchmarkSuite.time {
-            for i in 0..<batch {
-                gemm(false, transposeB, m, n, k, 1, a.pointer + i * m * k, k, b.pointer + i * k * n, transposeB ? k : n,
-                     0, c.pointer + i * m * n, n)
+        let t = ComputeBackends.withBackend(oneDNN ? "onednn" : "openblas") {
+            BenchmarkSuite.time {
+                for i in 0..<batch {
+                    BLAS.sgemm(transposeA: false, transposeB: transposeB, m: m, n: n, k: k, a: a.pointer + i * m * k, lda: k,
+                               b: b.pointer + i * k * n, ldb: transposeB ? k : n, c: c.pointer + i * m * n, ldc: n)
+                }
             }
         }
         return 2 * Double(batch * m * n * k) / t / 1e9

@@ -2,6 +2,15 @@
 
 /* oneDNN's Debian build runs its kernels on GNU OpenMP; the thread count is per calling thread. */
 void omp_set_num_threads(int num_threads);
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+int omp_in_parallel(void);
+
+/* GNU OpenMP's entry for a parallel region (what `#pragma omp parallel` compiles to): runs
+   fn(data) on every thread of a team of num_threads, the caller being thread 0, and returns
+   when all have finished. The engine's own parallel loops use it so that they, oneDNN's
+   primitives and its GEMM share one pool of threads instead of taking cores from each other. */
+void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
 
 /* dnnl_dims_t is a fixed C array (a tuple in Swift): these take the four sizes directly. */
 static inline dnnl_status_t ldm_dnnl_md_4d(dnnl_memory_desc_t *md, int64_t d0, int64_t d1, int64_t d2, int64_t d3,

@@ -2,11 +2,13 @@ import CDNNL
 import CBLAS
 import Foundation
 
-/// The oneDNN backend: convolutions on its primitives (per-shape, cached), GEMM on cblas.
+/// The oneDNN backend: convolutions on its primitives (per-shape, cached), GEMM on dnnl_sgemm.
 ///
-/// GEMM stays on cblas_sgemm: dnnl_sgemm lost to it on most of the models' shapes
-/// (Benchmarks `gemm`, docs/PERFORMANCE.md). Shapes oneDNN has no primitive for (an empty
-/// batch) run on the OpenBLAS kernels.
+/// GEMM is dnnl_sgemm, not cblas_sgemm, so that it runs on OpenMP's team with the primitives
+/// and the engine's loops: OpenBLAS's own threads and a spinning team took the cores from
+/// each other (docs/PERFORMANCE.md). Inside a parallel loop dnnl_sgemm runs on the calling
+/// thread alone. Shapes oneDNN has no primitive for (an empty batch) run on the OpenBLAS
+/// kernels.
 final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     static let shared: OneDNNBackend? = OneDNN.context == nil ? nil : OneDNNBackend()
 
@@ -25,18 +27,18 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                                                            padding: .init(1)), hasBias: false) {
             isa = probe.forward.implementation
         }
-        return "onednn (convolutions \(isa), GEMM cblas_sgemm, \(Parallel.threadCount) threads)"
+        return "onednn (convolutions \(isa), GEMM dnnl_sgemm, \(Parallel.threadCount) threads)"
     }
 
     @inline(__always)
     func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        ComputeBackends.openBLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        dnnlSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 
-    /// dnnl_sgemm with the GEMM thread count (kept for the side-by-side GEMM benchmark).
+    /// dnnl_sgemm with the GEMM thread count.
     func dnnlSgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                    beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -84,17 +86,5 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         }
         return conv.runBackward(input: input, weight: weight, gradOutput: gradOutput,
                                 needInput: needInput, needWeight: needWeight, needBias: needBias)
-    }
-}
-
-extension BLAS {
-    /// dnnl_sgemm on the same arguments as `sgemm`, for the GEMM comparison in Benchmarks.
-    public static func oneDNNSgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-                                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
-                                   b: UnsafePointer<Float>, ldb: Int,
-                                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        guard let dnnl = OneDNNBackend.shared else { preconditionFailure("oneDNN is not available on this machine") }
-        dnnl.dnnlSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
     }
 }

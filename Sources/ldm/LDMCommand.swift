@@ -12,9 +12,9 @@ struct LDMCommand: ParsableCommand {
                       PrecomputeLatentsCommand.self, CacheCommand.self, EvaluateAutoencoderCommand.self,
                       TrainLDMCommand.self, SampleCommand.self, TrainClassifierCommand.self, EvaluateCommand.self, PlotCommand.self])
 
-    /// OpenMP's idle threads sleep instead of spinning (see OpenMPWaitPolicy), then parse.
+    /// OpenMP's wait policy for the backend (see OpenMPWaitPolicy), then parse.
     static func main() {
-        OpenMPWaitPolicy.applyPassiveDefault()
+        OpenMPWaitPolicy.applyBackendDefault()
         main(nil)
     }
 }
