@@ -40,9 +40,12 @@ public enum ComputeBackends {
         public let description: String
     }
 
+    /// The backend `LDM_BACKEND` names, lowercased (nil when unset).
+    public static var requestedName: String? { ProcessInfo.processInfo.environment[environmentVariable]?.lowercased() }
+
     /// Why `LDM_BACKEND` cannot be honoured, or nil when it can (or is unset).
     public static func environmentError() -> SelectionError? {
-        switch ProcessInfo.processInfo.environment[environmentVariable]?.lowercased() {
+        switch requestedName {
         case nil, "", "openblas": return nil
         case "onednn":
             return oneDNNAvailable ? nil
@@ -60,8 +63,7 @@ public enum ComputeBackends {
 
     static func initial() -> ComputeBackend {
         if let error = environmentError() { fatalError(error.description) }
-        let requested = ProcessInfo.processInfo.environment[environmentVariable]?.lowercased()
-        if requested == "openblas" { return openBLAS }
+        if requestedName == "openblas" { return openBLAS }
         return OneDNNBackend.shared ?? openBLAS
     }
 

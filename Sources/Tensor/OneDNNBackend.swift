@@ -1,5 +1,4 @@
 import CDNNL
-import CBLAS
 import Foundation
 
 /// The oneDNN backend: convolutions on its primitives (per-shape, cached), GEMM on dnnl_sgemm.
@@ -30,18 +29,10 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         return "onednn (convolutions \(isa), GEMM dnnl_sgemm, \(Parallel.threadCount) threads)"
     }
 
-    @inline(__always)
+    /// dnnl_sgemm with the GEMM thread count.
     func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        dnnlSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-    }
-
-    /// dnnl_sgemm with the GEMM thread count.
-    func dnnlSgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                   beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         OneDNN.useThreads(BLAS.gemmThreads)
         let status = dnnl_sgemm(CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: transposeB ? "T" : "N")),
                                 Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb), beta, c, Int64(ldc))

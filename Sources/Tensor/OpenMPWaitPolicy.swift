@@ -14,9 +14,7 @@ public enum OpenMPWaitPolicy {
     /// nothing needs doing or the exec failed (then the process carries on under OpenMP's
     /// default). The policy changes timing only, never results.
     public static func applyBackendDefault() {
-        guard getenv("OMP_WAIT_POLICY") == nil,
-              ProcessInfo.processInfo.environment[ComputeBackends.environmentVariable]?.lowercased() == "openblas"
-        else { return }
+        guard getenv("OMP_WAIT_POLICY") == nil, ComputeBackends.requestedName == "openblas" else { return }
         setenv("OMP_WAIT_POLICY", "passive", 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         unsetenv("OMP_WAIT_POLICY")

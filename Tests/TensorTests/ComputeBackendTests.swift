@@ -122,11 +122,11 @@ final class ComputeBackendTests: XCTestCase {
                         return c
                     }
                     assertClose(run("onednn"), run("openblas"), atol: 1e-4, rtol: 1e-4)
-                    // dnnl_sgemm, which the oneDNN backend measures but does not serve GEMM with.
+                    // The oneDNN backend's dnnl_sgemm called directly, not through the BLAS seam.
                     let c = Tensor(shape: c0.shape, scalars: c0.scalars)
-                    OneDNNBackend.shared!.dnnlSgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.7,
-                                                    a: a.pointer, lda: a.shape[1], b: b.pointer, ldb: b.shape[1],
-                                                    beta: 0.3, c: c.pointer, ldc: n + 3)
+                    OneDNNBackend.shared!.sgemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.7,
+                                                a: a.pointer, lda: a.shape[1], b: b.pointer, ldb: b.shape[1],
+                                                beta: 0.3, c: c.pointer, ldc: n + 3)
                     assertClose(c, run("openblas"), atol: 1e-4, rtol: 1e-4)
                 }
             }
