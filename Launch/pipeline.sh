@@ -193,7 +193,7 @@ fi
   echo "  reports          $report_dir/evaluation_autoencoder.json, $report_dir/evaluation_ldm.json"
   echo "  TensorBoard      tensorboard --logdir $(dirname "$ldm_run")"
   echo "numbers:"
-  accuracy=$(grep -o '"mean" : [0-9.e-]*' "$classifier_run/evaluation.json" 2>/dev/null | awk '{ printf "%.2f %%", 100 * $3 }')
+  accuracy=$(grep -o '"mean" : [0-9.e-]*' "$classifier_run/evaluation.json" 2>/dev/null | awk '{ printf "%.2f %%", 100 * $3 }' || true)
   [ -z "$accuracy" ] || echo "  classifier       held-out accuracy $accuracy"
   grep -h "^evaluation of" "$report_dir/evaluate:autoencoder.log" 2>/dev/null | sed 's/^evaluation of [^ ]* /  first stage /' || true
   sed -n '/^held-out eps_mse/,/^report:/p' "$report_dir/evaluate:ldm.log" 2>/dev/null | grep -v '^report:' | sed 's/^/  /' || true
