@@ -13,10 +13,14 @@ protocol ComputeBackend: AnyObject, Sendable {
                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int)
 
+    /// Returns what the backend keeps for this call's backward when `keepForBackward` (e.g. the
+    /// input already in the layout its weight gradient reads), or nil.
     func conv2dForward(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                       bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>)
+                       bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                       keepForBackward: Bool) -> AnyObject?
 
-    func conv2dBackward(_ geo: ConvGeometry, input: Tensor, weight: Tensor, gradOutput: Tensor,
+    /// `saved` is what the forward returned (a backend ignores what it did not make).
+    func conv2dBackward(_ geo: ConvGeometry, input: Tensor, weight: Tensor, gradOutput: Tensor, saved: AnyObject?,
                         needInput: Bool, needWeight: Bool, needBias: Bool) -> Conv2dKernels.Gradients
 }
 

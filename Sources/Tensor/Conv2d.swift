@@ -21,11 +21,14 @@ extension Tensor {
                          "conv2d: bias must have shape [\(geo.outChannels)] for weight \(weight.shape), got \(bias.shape)")
         }
         let out = Tensor(uninitialized: [geo.batch, geo.outChannels, geo.outHeight, geo.outWidth])
-        ComputeBackends.current.conv2dForward(geo, input: pointer, weight: weight.pointer, bias: bias?.pointer, output: out.pointer)
+        let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
+        // The weight gradient reads the input again: the backend may keep its own copy of it.
+        let saved = ComputeBackends.current.conv2dForward(geo, input: pointer, weight: weight.pointer, bias: bias?.pointer,
+                                                          output: out.pointer,
+                                                          keepForBackward: GradMode.isEnabled && weight.requiresGrad)
         let x = self
-        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return out.recorded("conv2d", inputs: inputs) { g in
-            let grads = ComputeBackends.current.conv2dBackward(geo, input: x, weight: weight, gradOutput: g,
+            let grads = ComputeBackends.current.conv2dBackward(geo, input: x, weight: weight, gradOutput: g, saved: saved,
                                                                needInput: x.requiresGrad, needWeight: weight.requiresGrad,
                                                                needBias: bias?.requiresGrad ?? false)
             return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]

@@ -54,15 +54,16 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     }
 
     func conv2dForward(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                       bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+                       bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                       keepForBackward: Bool) -> AnyObject? {
         guard let conv = convolution(geo, hasBias: bias != nil) else {
             Conv2dKernels.forward(geo, input: input, weight: weight, bias: bias, output: output)
-            return
+            return nil
         }
-        conv.runForward(input: input, weight: weight, bias: bias, output: output)
+        return conv.runForward(input: input, weight: weight, bias: bias, output: output, keepInput: keepForBackward)
     }
 
-    func conv2dBackward(_ geo: ConvGeometry, input: Tensor, weight: Tensor, gradOutput: Tensor,
+    func conv2dBackward(_ geo: ConvGeometry, input: Tensor, weight: Tensor, gradOutput: Tensor, saved: AnyObject?,
                         needInput: Bool, needWeight: Bool, needBias: Bool) -> Conv2dKernels.Gradients {
         // The forward's cache entry (with or without bias) carries the backward primitives.
         let conv = convolution(geo, hasBias: false)
@@ -76,6 +77,7 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
                                           needInput: needInput, needWeight: needWeight, needBias: needBias)
         }
         return conv.runBackward(input: input, weight: weight, gradOutput: gradOutput,
+                                savedInput: saved as? OneDNNStagedInput,
                                 needInput: needInput, needWeight: needWeight, needBias: needBias)
     }
 }

@@ -41,8 +41,10 @@ final class OneDNNConvolution: @unchecked Sendable {
 
     var threads: Int { Parallel.threadCount }
 
+    /// With `keepInput`, returns the input as reordered for the forward (nil when it needed no
+    /// reorder), for the weight gradient to read instead of reordering it again.
     func runForward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias b: UnsafePointer<Float>?,
-                    output: UnsafeMutablePointer<Float>) {
+                    output: UnsafeMutablePointer<Float>, keepInput: Bool) -> OneDNNStagedInput? {
         let x = Staged(input, forwardSrc, threads: threads)
         let w = Staged(weight, forwardWeights, threads: threads)
         let y = forwardDst.isIdentity ? nil : TensorStorage(count: OneDNN.floatCount(forwardDst.from), zeroed: false)
@@ -53,6 +55,8 @@ final class OneDNNConvolution: @unchecked Sendable {
         if hasBias, let b { args.append((ldm_dnnl_arg_bias(), bias, UnsafeMutableRawPointer(mutating: b))) }
         forward.run(args, threads: threads)
         if let y { forwardDst.run(from: y.pointer, to: output, threads: threads) }
+        guard keepInput, let storage = x.storage else { return nil }
+        return OneDNNStagedInput(layout: forwardSrc.to, storage: storage)
     }
 
     // Backward data: diff_src = conv_transpose(diff_dst, W).
@@ -118,7 +122,7 @@ final class OneDNNConvolution: @unchecked Sendable {
         return true
     }
 
-    func runBackward(input: Tensor, weight: Tensor, gradOutput: Tensor,
+    func runBackward(input: Tensor, weight: Tensor, gradOutput: Tensor, savedInput: OneDNNStagedInput?,
                      needInput: Bool, needWeight: Bool, needBias: Bool) -> Conv2dKernels.Gradients {
         var result = Conv2dKernels.Gradients()
         // diff_dst is staged once when both primitives want the same layout.
@@ -141,7 +145,7 @@ final class OneDNNConvolution: @unchecked Sendable {
             result.input = gx
         }
         if needWeight || needBias, case .success(let bw) = backwardWeights(withBias: needBias) {
-            let x = Staged(input.pointer, bw.src, threads: threads)
+            let x = savedInput.flatMap { Staged(saved: $0, for: bw.src) } ?? Staged(input.pointer, bw.src, threads: threads)
             let dy = gradOut(bw.diffDst)
             let gw = Tensor(uninitialized: weight.shape)
             let dw = bw.diffWeights.isIdentity ? nil : TensorStorage(count: OneDNN.floatCount(bw.diffWeights.from), zeroed: false)
@@ -160,11 +164,29 @@ final class OneDNNConvolution: @unchecked Sendable {
     }
 }
 
+/// A convolution's input in the forward primitive's layout, kept from forward to backward.
+final class OneDNNStagedInput {
+    let layout: dnnl_memory_desc_t
+    let storage: TensorStorage
+
+    init(layout: dnnl_memory_desc_t, storage: TensorStorage) {
+        self.layout = layout
+        self.storage = storage
+    }
+}
+
 /// A tensor in the layout a primitive wants: the caller's buffer when it already is, else a
 /// pooled copy reordered into it (kept alive as long as this value).
 private struct Staged {
     let storage: TensorStorage?
     let raw: UnsafeMutableRawPointer
+
+    /// The forward's copy, when it is in the layout `reorder` leads to.
+    init?(saved: OneDNNStagedInput, for reorder: OneDNNReorder) {
+        guard !reorder.isIdentity, OneDNN.equal(saved.layout, reorder.to) else { return nil }
+        storage = saved.storage
+        raw = UnsafeMutableRawPointer(saved.storage.pointer)
+    }
 
     init(_ pointer: UnsafePointer<Float>, _ reorder: OneDNNReorder, threads: Int) {
         if reorder.isIdentity {

@@ -16,11 +16,13 @@ final class OpenBLASBackend: ComputeBackend {
     }
 
     func conv2dForward(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                       bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>) {
+                       bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                       keepForBackward: Bool) -> AnyObject? {
         Conv2dKernels.forward(geo, input: input, weight: weight, bias: bias, output: output)
+        return nil
     }
 
-    func conv2dBackward(_ geo: ConvGeometry, input: Tensor, weight: Tensor, gradOutput: Tensor,
+    func conv2dBackward(_ geo: ConvGeometry, input: Tensor, weight: Tensor, gradOutput: Tensor, saved: AnyObject?,
                         needInput: Bool, needWeight: Bool, needBias: Bool) -> Conv2dKernels.Gradients {
         Conv2dKernels.backward(geo, input: input, weight: weight, gradOutput: gradOutput,
                                needInput: needInput, needWeight: needWeight, needBias: needBias)
