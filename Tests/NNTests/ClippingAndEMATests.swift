@@ -1,4 +1,5 @@
 import XCTest
+import CKernels
 import Tensor
 @testable import NN
 
@@ -29,6 +30,33 @@ final class ClippingTests: XCTestCase {
         var expected: Double = 0
         for x in a.grad!.scalars { expected += Double(x) * Double(x) }
         XCTAssertEqual(Double(clipGradNorm([a], maxNorm: 1e9)), expected.squareRoot(), accuracy: 1e-2)
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        Parallel.threadCount = 1
+        let one = clipGradNorm([a], maxNorm: 1e9)
+        Parallel.threadCount = 2
+        XCTAssertEqual(clipGradNorm([a], maxNorm: 1e9).bitPattern, one.bitPattern)
+    }
+
+    func testSumOfSquaresKernelMatchesAPlainSumOnEveryTailLength() {
+        let x = randn([4099], seed: 11).scalars
+        for n in [0, 1, 7, 8, 9, 15, 16, 17, 4096, 4099] {
+            var expected: Double = 0
+            for v in x.prefix(n) { expected += Double(v) * Double(v) }
+            let got = x.withUnsafeBufferPointer { ldm_sum_of_squares_f32($0.baseAddress!, Int64(n)) }
+            XCTAssert(got.isFinite, "n = \(n): \(got)")
+            XCTAssertEqual(got, expected, accuracy: 1e-12 * max(expected, 1), "n = \(n)")
+        }
+    }
+
+    func testNonFiniteGradientGivesNonFiniteNorm() {
+        for bad in [Float.nan, .infinity] {
+            let a = Tensor(zeros: [21], requiresGrad: true)
+            var values = [Float](repeating: 0.5, count: 21)
+            values[19] = bad   // in the tail after the last full group of eight
+            a.grad = Tensor(shape: [21], scalars: values)
+            XCTAssertFalse(clipGradNorm([a], maxNorm: 1e9).isFinite, "\(bad)")
+        }
     }
 }
 

@@ -33,4 +33,7 @@ int ldm_kernels_isa(void);
 void ldm_adam_update_f32(float *p, const float *g, float *m, float *v, int64_t n,
                          const ldm_adam_constants *c, int isa);
 
+/* Σ x[i]² over n floats, in double, in one fixed order (portable C, no ISA variants). */
+double ldm_sum_of_squares_f32(const float *x, int64_t n);
+
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Tensor
 
 /// torch.nn.utils.clip_grad_norm_: the L2 norm of all gradients taken together; when it
@@ -27,9 +28,7 @@ private func squaredNorm(_ t: Tensor) -> Double {
     partial.withUnsafeMutableBufferPointer { part in
         Parallel.forRange(blocks, grain: 8) { r in
             for b in r {
-                var s: Double = 0
-                for i in (b * block)..<min(n, (b + 1) * block) { s += Double(p[i]) * Double(p[i]) }
-                part[b] = s
+                part[b] = ldm_sum_of_squares_f32(p + b * block, Int64(min(n, (b + 1) * block) - b * block))
             }
         }
     }
