@@ -43,6 +43,7 @@ public final class AutoencoderTrainer: TrainingTask {
     /// BatchNorm statistics, the adaptive weight's gradients); the gradient allreduce is timed
     /// by the synchronisers.
     public let stepTime = Stopwatch()
+    public let updateTime = Stopwatch()
     public let lossCollectiveTime = Stopwatch()
 
     public init(config: AutoencoderTrainingConfig, communicator: Communicator,
@@ -168,14 +169,16 @@ public final class AutoencoderTrainer: TrainingTask {
         discriminatorOptimizer.learningRate = rate
         if config.trainer.lrSchedule != nil { metrics["lr"] = Float(rate) }
         try autoencoderSync.synchronize()
-        if config.trainer.gradientClip > 0 { _ = clipGradNorm(model.module.parameters(), maxNorm: config.trainer.gradientClip) }
-        autoencoderOptimizer.step()
-        autoencoderOptimizer.zeroGrad()
+        updateTime.time {
+            if config.trainer.gradientClip > 0 { _ = clipGradNorm(model.module.parameters(), maxNorm: config.trainer.gradientClip) }
+            autoencoderOptimizer.step()
+            autoencoderOptimizer.zeroGrad()
+        }
         if discriminatorActive {
             try discriminatorSync.synchronize()
-            discriminatorOptimizer.step()
+            updateTime.time { discriminatorOptimizer.step() }
         }
-        discriminatorOptimizer.zeroGrad()
+        updateTime.time { discriminatorOptimizer.zeroGrad() }
         return metrics
     }
 

@@ -33,6 +33,7 @@ public final class ClassifierTrainer: TrainingTask {
     let runDirectory: URL
     let reporter: ProgressReporter
     public let stepTime = Stopwatch()
+    public let updateTime = Stopwatch()
     /// Held-out accuracy of the finished model.
     public internal(set) var heldOutAccuracy: Double?
 
@@ -133,9 +134,11 @@ public final class ClassifierTrainer: TrainingTask {
         optimizer.learningRate = rate
         metrics["lr"] = Float(rate)
         try synchronizer.synchronize()
-        if config.trainer.gradientClip > 0 { _ = clipGradNorm(model.parameters(), maxNorm: config.trainer.gradientClip) }
-        optimizer.step()
-        optimizer.zeroGrad()
+        updateTime.time {
+            if config.trainer.gradientClip > 0 { _ = clipGradNorm(model.parameters(), maxNorm: config.trainer.gradientClip) }
+            optimizer.step()
+            optimizer.zeroGrad()
+        }
         return metrics
     }
 

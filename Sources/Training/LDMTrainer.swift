@@ -40,6 +40,7 @@ public final class LDMTrainer: TrainingTask {
     let runDirectory: URL
     let reporter: ProgressReporter
     public let stepTime = Stopwatch()
+    public let updateTime = Stopwatch()
     /// The first stage that decodes grids (loaded lazily on rank 0).
     var firstStage: FirstStageModel?
     let heldOut: HeldOutDiffusionLoss?
@@ -191,11 +192,13 @@ public final class LDMTrainer: TrainingTask {
         optimizer.learningRate = rate
         metrics["lr"] = Float(rate)
         try synchronizer.synchronize()
-        // The norm before clipping, every step (a spike here is the first sign of trouble).
-        metrics["grad_norm"] = clipGradNorm(model.parameters(), maxNorm: config.trainer.gradientClip > 0 ? config.trainer.gradientClip : .infinity)
-        optimizer.step()
-        optimizer.zeroGrad()
-        ema?.update(from: model)
+        updateTime.time {
+            // The norm before clipping, every step (a spike here is the first sign of trouble).
+            metrics["grad_norm"] = clipGradNorm(model.parameters(), maxNorm: config.trainer.gradientClip > 0 ? config.trainer.gradientClip : .infinity)
+            optimizer.step()
+            optimizer.zeroGrad()
+            ema?.update(from: model)
+        }
         warnTruncationOnce()
         metrics["scale_factor"] = model.scaleFactor
         return metrics

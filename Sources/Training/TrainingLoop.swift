@@ -21,6 +21,9 @@ protocol TrainingTask: AnyObject {
     var metricWindow: MetricWindow { get set }
     var stoppedEarly: Bool { get set }
     var stepTime: Stopwatch { get }
+    /// The part of `stepTime` after the gradients are complete: gradient norm and clipping,
+    /// optimiser steps, EMA.
+    var updateTime: Stopwatch { get }
     /// Metric names in the order progress lines show them.
     var metricOrder: [String] { get }
 
@@ -79,11 +82,11 @@ extension TrainingTask {
             if stopping {
                 reporter.say("stop requested: checkpoint of step \(step) written; resume with --resume latest")
                 stoppedEarly = true
-                reportCommunicationTime()
+                reportStepTime()
                 return
             }
         }
-        reportCommunicationTime()
+        reportStepTime()
         try finish()
     }
 
@@ -108,7 +111,8 @@ extension TrainingTask {
         try FileManager.default.removeItem(at: probe)
     }
 
-    func reportCommunicationTime() {
+    func reportStepTime() {
+        reporter.say(StepTimeSummary.line(steps: stepTime.calls, seconds: stepTime.seconds, updateSeconds: updateTime.seconds))
         if communicator.size > 1 { reporter.say(communicationSummary) }
     }
 

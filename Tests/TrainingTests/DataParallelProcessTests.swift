@@ -83,6 +83,8 @@ final class DataParallelProcessTests: XCTestCase {
         XCTAssertTrue(two.stdout.contains("communication: \(Self.steps) steps"), two.stdout)
         let one = try train("one", ranks: 1, batch: 4)  // the world-size-1 path: no mpirun
         assertSucceeded(one)
+        for run in [one, two] { XCTAssertTrue(run.stdout.contains("step time: \(Self.steps) steps in "), run.stdout) }
+        XCTAssertFalse(one.stdout.contains("communication:"), one.stdout)
 
         // (i) Replicas: both ranks recorded the same digest of every parameter and buffer at
         // every checkpoint (the trainer verified it before writing), and it is the digest of

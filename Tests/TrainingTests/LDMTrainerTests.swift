@@ -95,6 +95,17 @@ final class LDMTrainerTests: XCTestCase {
         let ema = try XCTUnwrap(trainer.ema)
         XCTAssertEqual(ema.updateCount, 40)
         XCTAssertEqual(ema.nextDecay, min(0.9999, 42.0 / 51.0), accuracy: 1e-12)
+        // The weight update is timed once per step, inside the step's time.
+        XCTAssertEqual(trainer.updateTime.calls, 40)
+        XCTAssertGreaterThan(trainer.updateTime.seconds, 0)
+        XCTAssertLessThan(trainer.updateTime.seconds, trainer.stepTime.seconds)
+    }
+
+    func testStepTimeLineGivesTheUpdateShare() {
+        XCTAssertEqual(StepTimeSummary.line(steps: 4, seconds: 2, updateSeconds: 0.5),
+                       "step time: 4 steps in 2.000 s (0.500 s a step); weight update (gradient norm and clipping, optimiser, EMA) 0.500 s (25.00 %)")
+        XCTAssertEqual(StepTimeSummary.line(steps: 0, seconds: 0, updateSeconds: 0),
+                       "step time: 0 steps in 0.000 s (no steps); weight update (gradient norm and clipping, optimiser, EMA) 0.000 s (-)")
     }
 
     func testHeldOutLossIsDeterministicAndIndependentOfTheBatchSize() throws {
