@@ -174,11 +174,11 @@ public final class AutoencoderTrainer: TrainingTask {
             autoencoderOptimizer.step()
             autoencoderOptimizer.zeroGrad()
         }
-        if discriminatorActive {
-            try discriminatorSync.synchronize()
-            updateTime.time { discriminatorOptimizer.step() }
+        if discriminatorActive { try discriminatorSync.synchronize() }
+        updateTime.time {
+            if discriminatorActive { discriminatorOptimizer.step() }
+            discriminatorOptimizer.zeroGrad()
         }
-        updateTime.time { discriminatorOptimizer.zeroGrad() }
         return metrics
     }
 
