@@ -11,6 +11,7 @@ enum BenchmarkSuite {
         ("latentcache", LatentCacheBenchmark.run),
         ("unet", UNetBenchmark.run),
         ("autoencoder", AutoencoderBenchmark.run),
+        ("update", WeightUpdateBenchmark.run),
     ]
 
     static func runAll(arguments: [String]) {

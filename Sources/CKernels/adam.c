@@ -22,10 +22,12 @@ int ldm_kernels_isa(void) {
 #endif
 }
 
-static void adam_portable(float *p, const float *g, float *m, float *v, int64_t begin, int64_t n,
-                          const ldm_adam_constants *c) {
+/* One element of the update, then (with a shadow) LitEma's step towards the new value. The
+   gradient is first multiplied by grad_scale, as clip_grad_norm_ leaves it. */
+static void adam_portable(float *p, const float *g, float *m, float *v, float *s, int64_t begin, int64_t n,
+                          const ldm_adam_constants *c, float grad_scale, float ema_weight) {
     for (int64_t i = begin; i < n; i++) {
-        float param = p[i], grad = g[i];
+        float param = p[i], grad = g[i] * grad_scale;
         if (c->l2) grad = fmaf(c->weight_decay, param, grad);
         if (c->decoupled) param = param * c->decay_factor;
         float diff = grad - m[i];
@@ -34,22 +36,27 @@ static void adam_portable(float *p, const float *g, float *m, float *v, int64_t 
         float avg_sq = fmaf(c->one_minus_beta2 * grad, grad, v[i] * c->beta2);
         v[i] = avg_sq;
         float denom = sqrtf(avg_sq) / c->bc2_sqrt + c->eps;
-        p[i] = param + (c->neg_step_size * avg) / denom;
+        float updated = param + (c->neg_step_size * avg) / denom;
+        p[i] = updated;
+        if (s) s[i] = s[i] - ema_weight * (s[i] - updated);
     }
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx2,fma")))
-static void adam_avx2_fma(float *p, const float *g, float *m, float *v, int64_t n, const ldm_adam_constants *c) {
+/* with_ema is a constant at each call site below, so the compiler emits two loops. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void adam_avx2_fma_body(float *p, const float *g, float *m, float *v, float *s, int64_t n,
+                                      const ldm_adam_constants *c, float grad_scale, float ema_weight, int with_ema) {
     const __m256 wd = _mm256_set1_ps(c->weight_decay), decay = _mm256_set1_ps(c->decay_factor);
     const __m256 lw = _mm256_set1_ps(c->lerp_weight), lc = _mm256_set1_ps(c->lerp_complement);
     const __m256 b2 = _mm256_set1_ps(c->beta2), omb2 = _mm256_set1_ps(c->one_minus_beta2);
     const __m256 bc2 = _mm256_set1_ps(c->bc2_sqrt), eps = _mm256_set1_ps(c->eps);
     const __m256 nss = _mm256_set1_ps(c->neg_step_size);
+    const __m256 scale = _mm256_set1_ps(grad_scale), ew = _mm256_set1_ps(ema_weight);
     const __m256 sign = _mm256_set1_ps(-0.0f);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        __m256 param = _mm256_loadu_ps(p + i), grad = _mm256_loadu_ps(g + i);
+        __m256 param = _mm256_loadu_ps(p + i), grad = _mm256_mul_ps(_mm256_loadu_ps(g + i), scale);
         __m256 mi = _mm256_loadu_ps(m + i), vi = _mm256_loadu_ps(v + i);
         if (c->l2) grad = _mm256_fmadd_ps(wd, param, grad);
         if (c->decoupled) param = _mm256_mul_ps(param, decay);
@@ -60,20 +67,37 @@ static void adam_avx2_fma(float *p, const float *g, float *m, float *v, int64_t 
         __m256 avg_sq = _mm256_fmadd_ps(_mm256_mul_ps(omb2, grad), grad, _mm256_mul_ps(vi, b2));
         _mm256_storeu_ps(v + i, avg_sq);
         __m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(avg_sq), bc2), eps);
-        _mm256_storeu_ps(p + i, _mm256_add_ps(param, _mm256_div_ps(_mm256_mul_ps(nss, avg), denom)));
+        __m256 updated = _mm256_add_ps(param, _mm256_div_ps(_mm256_mul_ps(nss, avg), denom));
+        _mm256_storeu_ps(p + i, updated);
+        if (with_ema) {
+            __m256 si = _mm256_loadu_ps(s + i);
+            _mm256_storeu_ps(s + i, _mm256_sub_ps(si, _mm256_mul_ps(ew, _mm256_sub_ps(si, updated))));
+        }
     }
-    adam_portable(p, g, m, v, i, n, c);
+    adam_portable(p, g, m, v, s, i, n, c, grad_scale, ema_weight);
+}
+
+__attribute__((target("avx2,fma")))
+static void adam_avx2_fma(float *p, const float *g, float *m, float *v, float *s, int64_t n,
+                          const ldm_adam_constants *c, float grad_scale, float ema_weight) {
+    if (s) adam_avx2_fma_body(p, g, m, v, s, n, c, grad_scale, ema_weight, 1);
+    else adam_avx2_fma_body(p, g, m, v, NULL, n, c, grad_scale, ema_weight, 0);
 }
 #endif
 
-void ldm_adam_update_f32(float *p, const float *g, float *m, float *v, int64_t n,
-                         const ldm_adam_constants *c, int isa) {
+void ldm_adam_ema_update_f32(float *p, const float *g, float *m, float *v, float *s, int64_t n,
+                             const ldm_adam_constants *c, float grad_scale, float ema_weight, int isa) {
     if (isa == LDM_ISA_AUTO) isa = ldm_kernels_isa();
 #if defined(__x86_64__)
     if (isa == LDM_ISA_AVX2_FMA && ldm_kernels_isa() == LDM_ISA_AVX2_FMA) {
-        adam_avx2_fma(p, g, m, v, n, c);
+        adam_avx2_fma(p, g, m, v, s, n, c, grad_scale, ema_weight);
         return;
     }
 #endif
-    adam_portable(p, g, m, v, 0, n, c);
+    adam_portable(p, g, m, v, s, 0, n, c, grad_scale, ema_weight);
+}
+
+void ldm_adam_update_f32(float *p, const float *g, float *m, float *v, int64_t n,
+                         const ldm_adam_constants *c, int isa) {
+    ldm_adam_ema_update_f32(p, g, m, v, NULL, n, c, 1.0f, 0.0f, isa);
 }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import Tensor
 
@@ -33,14 +34,64 @@ public final class ExponentialMovingAverage {
 
     /// Moves every shadow towards the model's current parameters.
     public func update(from model: Module) {
+        beginUpdate(from: model).finish()
+    }
+
+    /// Counts one update and returns it unapplied, so an optimiser can move the shadows of the
+    /// parameters it steps in the same pass (`Adam.clipAndStep`); `finish()` moves the rest.
+    public func beginUpdate(from model: Module) -> Update {
         if usesUpdateCount { updateCount += 1 }
-        let oneMinusDecay = Float(1 - decay(afterUpdates: updateCount))
+        return Update(weight: Float(1 - decay(afterUpdates: updateCount)), pairs: pairs(for: model))
+    }
+
+    /// Each shadow beside its parameter in `model`. Kept for the last model seen, because
+    /// finding parameters by name walks the module tree (Mirror), which costs more than the
+    /// update itself on a large model; a model's parameters are the same tensors for its
+    /// whole life (they are updated in place), as the optimiser relies on too.
+    private func pairs(for model: Module) -> [(Tensor, Tensor)] {
+        if let cached = cachedPairs, cached.model === model { return cached.pairs }
         let params = parametersByName(model)
-        for (name, shadow) in shadows {
-            let p = params[name]!
-            let s = shadow.pointer, q = p.pointer
-            Parallel.forRange(shadow.count, grain: 32768) { r in
-                for i in r { s[i] = s[i] - oneMinusDecay * (s[i] - q[i]) }
+        let pairs = shadows.map { (params[$0.0]!, $0.1) }
+        cachedPairs = (model, pairs)
+        return pairs
+    }
+    private var cachedPairs: (model: Module, pairs: [(Tensor, Tensor)])?
+
+    /// One update in progress: each tracked parameter's shadow moves once, by `weight`.
+    public final class Update {
+        /// 1 − decay of this update.
+        public let weight: Float
+        private let pairs: [(parameter: Tensor, shadow: Tensor)]
+        private let index: [ObjectIdentifier: Int]
+        private var moved: [Bool]
+        private var finished = false
+
+        init(weight: Float, pairs: [(Tensor, Tensor)]) {
+            self.weight = weight
+            self.pairs = pairs.map { (parameter: $0.0, shadow: $0.1) }
+            index = Dictionary(pairs.enumerated().map { (ObjectIdentifier($1.0), $0) }, uniquingKeysWith: { a, _ in a })
+            moved = Array(repeating: false, count: pairs.count)
+        }
+
+        /// The shadow of `parameter`, marked as moved by the caller (who must move it by
+        /// `weight` right after writing the parameter's new value); nil when it is not tracked.
+        public func takeShadow(of parameter: Tensor) -> Tensor? {
+            precondition(!finished, "EMA update already finished")
+            guard let i = index[ObjectIdentifier(parameter)], !moved[i] else { return nil }
+            moved[i] = true
+            return pairs[i].shadow
+        }
+
+        /// Moves every shadow not taken.
+        public func finish() {
+            precondition(!finished, "EMA update finished twice")
+            finished = true
+            let w = weight
+            for (i, pair) in pairs.enumerated() where !moved[i] {
+                let s = pair.shadow.pointer, q = pair.parameter.pointer
+                Parallel.forRange(pair.shadow.count, grain: 32768) { r in
+                    ldm_ema_update_f32(s + r.lowerBound, q + r.lowerBound, Int64(r.count), w)
+                }
             }
         }
     }

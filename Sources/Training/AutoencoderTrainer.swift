@@ -170,8 +170,7 @@ public final class AutoencoderTrainer: TrainingTask {
         if config.trainer.lrSchedule != nil { metrics["lr"] = Float(rate) }
         try autoencoderSync.synchronize()
         updateTime.time {
-            if config.trainer.gradientClip > 0 { _ = clipGradNorm(model.module.parameters(), maxNorm: config.trainer.gradientClip) }
-            autoencoderOptimizer.step()
+            if config.trainer.gradientClip > 0 { autoencoderOptimizer.clipAndStep(maxNorm: config.trainer.gradientClip) } else { autoencoderOptimizer.step() }
             autoencoderOptimizer.zeroGrad()
         }
         if discriminatorActive { try discriminatorSync.synchronize() }

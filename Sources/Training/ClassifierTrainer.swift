@@ -135,8 +135,7 @@ public final class ClassifierTrainer: TrainingTask {
         metrics["lr"] = Float(rate)
         try synchronizer.synchronize()
         updateTime.time {
-            if config.trainer.gradientClip > 0 { _ = clipGradNorm(model.parameters(), maxNorm: config.trainer.gradientClip) }
-            optimizer.step()
+            if config.trainer.gradientClip > 0 { optimizer.clipAndStep(maxNorm: config.trainer.gradientClip) } else { optimizer.step() }
             optimizer.zeroGrad()
         }
         return metrics

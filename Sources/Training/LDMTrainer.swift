@@ -194,10 +194,9 @@ public final class LDMTrainer: TrainingTask {
         try synchronizer.synchronize()
         updateTime.time {
             // The norm before clipping, every step (a spike here is the first sign of trouble).
-            metrics["grad_norm"] = clipGradNorm(model.parameters(), maxNorm: config.trainer.gradientClip > 0 ? config.trainer.gradientClip : .infinity)
-            optimizer.step()
+            metrics["grad_norm"] = optimizer.clipAndStep(maxNorm: config.trainer.gradientClip > 0 ? config.trainer.gradientClip : .infinity,
+                                                         averaging: ema, of: ema == nil ? nil : model)
             optimizer.zeroGrad()
-            ema?.update(from: model)
         }
         warnTruncationOnce()
         metrics["scale_factor"] = model.scaleFactor

@@ -43,6 +43,47 @@ final class AdamKernelVectorizedTests: XCTestCase {
         }
     }
 
+    /// The fused kernel (gradient scale, step, EMA shadow in one pass) against the three one
+    /// after the other: scaling the gradient as clipping does, the plain kernel, then the EMA
+    /// kernel. Bit for bit, on every variant and tail length, with and without a shadow.
+    func testFusedScaleStepAndAverageEqualTheSeparateOnes() {
+        let h = AdamHyperparameters(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01,
+                                    decoupledWeightDecay: true)
+        let variants: [Int32] = [Int32(LDM_ISA_AUTO), Int32(LDM_ISA_PORTABLE), Int32(LDM_ISA_AVX2_FMA)]
+        var g = RandomGenerator(seed: 23)
+        for count in [1, 7, 8, 9, 17, 1003] {
+            let p0 = Tensor.randomNormal([count], generator: &g).scalars
+            let s0 = Tensor.randomNormal([count], generator: &g).scalars
+            let grads = (0..<3).map { _ in Tensor.randomNormal([count], generator: &g).scalars }
+            let scale: Float = 0.37, weight: Float = 0.18
+            // Reference: scale in place, step, average.
+            var p = p0, m = [Float](repeating: 0, count: count), v = m, s = s0
+            for (k, grad) in grads.enumerated() {
+                let scaled = grad.map { $0 * scale }
+                AdamKernel.update(parameter: &p, gradient: scaled, expAvg: &m, expAvgSq: &v, count: count, step: k + 1, hyper: h)
+                ldm_ema_update_f32(&s, p, Int64(count), weight)
+            }
+            XCTAssertTrue((p + s).allSatisfy(\.isFinite), "n=\(count): non-finite reference")
+            XCTAssertNotEqual(s, s0)
+            for isa in variants {
+                var fp = p0, fm = [Float](repeating: 0, count: count), fv = fm, fs = s0
+                var plain = p0, pm = fm, pv = fm
+                for (k, grad) in grads.enumerated() {
+                    AdamKernel.updateVectorized(parameter: &fp, gradient: grad, expAvg: &fm, expAvgSq: &fv, shadow: &fs,
+                                                count: count, step: k + 1, hyper: h, gradientScale: scale,
+                                                averagingWeight: weight, isa: isa)
+                    // No shadow: the scaled step alone.
+                    AdamKernel.updateVectorized(parameter: &plain, gradient: grad, expAvg: &pm, expAvgSq: &pv,
+                                                count: count, step: k + 1, hyper: h, gradientScale: scale, isa: isa)
+                }
+                for (label, a, b) in [("param", fp, p), ("exp_avg", fm, m), ("exp_avg_sq", fv, v), ("shadow", fs, s),
+                                      ("param without shadow", plain, p)] {
+                    XCTAssertEqual(a.map(\.bitPattern), b.map(\.bitPattern), "isa \(isa) n=\(count): \(label)")
+                }
+            }
+        }
+    }
+
     /// The Adam class runs the vectorised kernel: its result equals the generic kernel's.
     func testOptimizerStepUsesABitIdenticalKernel() {
         let p = Tensor.randomNormal([3, 11], generator: &generator)

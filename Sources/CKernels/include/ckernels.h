@@ -33,6 +33,17 @@ int ldm_kernels_isa(void);
 void ldm_adam_update_f32(float *p, const float *g, float *m, float *v, int64_t n,
                          const ldm_adam_constants *c, int isa);
 
+/* The same step on a gradient multiplied by grad_scale first (clip_grad_norm_'s coefficient;
+   1 leaves it as is), and, when s is not NULL, LitEma's update of the shadow towards the new
+   parameter right after: s = s - ema_weight * (s - p), ema_weight = 1 - decay. One pass over
+   memory for what would otherwise be three; bit-identical to scaling the gradient, stepping
+   and averaging one after the other (ldm_ema_update_f32). */
+void ldm_adam_ema_update_f32(float *p, const float *g, float *m, float *v, float *s, int64_t n,
+                             const ldm_adam_constants *c, float grad_scale, float ema_weight, int isa);
+
+/* LitEma's update of n shadow values: s = s - weight * (s - p), weight = 1 - decay. */
+void ldm_ema_update_f32(float *s, const float *p, int64_t n, float weight);
+
 /* Σ x[i]² over n floats, in double, in one fixed order (portable C, no ISA variants). */
 double ldm_sum_of_squares_f32(const float *x, int64_t n);
 

@@ -46,10 +46,13 @@ public class Adam {
 
     /// One update of every parameter that has a gradient.
     public func step() {
-        OpProfiler.measure(.other, "optimizer step") { update() }
+        OpProfiler.measure(.other, "optimizer step") { update(gradientScale: 1, averaging: nil) }
     }
 
-    private func update() {
+    /// The update of every parameter that has a gradient, its gradient multiplied by
+    /// `gradientScale` first; with `averaging`, the shadows of the parameters stepped move in
+    /// the same pass.
+    func update(gradientScale: Float, averaging ema: ExponentialMovingAverage.Update?) {
         let h = hyperparameters
         for (i, (name, p)) in parameters.enumerated() {
             guard let g = p.grad else { continue }
@@ -58,10 +61,12 @@ public class Adam {
             state.step += 1
             let step = state.step
             let pp = p.pointer, gp = g.pointer, mp = state.expAvg.pointer, vp = state.expAvgSq.pointer
+            let sp = ema?.takeShadow(of: p)?.pointer, weight = ema?.weight ?? 0
             Parallel.forRange(p.count, grain: 32768) { r in
                 AdamKernel.updateVectorized(parameter: pp + r.lowerBound, gradient: gp + r.lowerBound,
                                             expAvg: mp + r.lowerBound, expAvgSq: vp + r.lowerBound,
-                                            count: r.count, step: step, hyper: h)
+                                            shadow: sp.map { $0 + r.lowerBound }, count: r.count, step: step, hyper: h,
+                                            gradientScale: gradientScale, averagingWeight: weight)
             }
             states[i] = state
         }

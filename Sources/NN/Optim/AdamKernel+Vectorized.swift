@@ -6,12 +6,18 @@ extension AdamKernel {
     /// C otherwise): the same operations in the same order, so bit-identical to `update` in
     /// Float (AdamTests holds both to that), several times faster on large tensors.
     /// `isa` forces a variant (CKernels' LDM_ISA_*), for the tests.
+    ///
+    /// The gradient is multiplied by `gradientScale` first (clipping), and with a `shadow` the
+    /// EMA's update by `averagingWeight` follows in the same pass: bit-identical to scaling
+    /// the gradient in place, stepping, then `ExponentialMovingAverage.update`.
     public static func updateVectorized(parameter p: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>,
                                         expAvg m: UnsafeMutablePointer<Float>, expAvgSq v: UnsafeMutablePointer<Float>,
+                                        shadow: UnsafeMutablePointer<Float>? = nil,
                                         count: Int, step: Int, hyper h: AdamHyperparameters,
+                                        gradientScale: Float = 1, averagingWeight: Float = 0,
                                         isa: Int32 = Int32(LDM_ISA_AUTO)) {
         var c = constants(step: step, hyper: h)
-        ldm_adam_update_f32(p, g, m, v, Int64(count), &c, isa)
+        ldm_adam_ema_update_f32(p, g, m, v, shadow, Int64(count), &c, gradientScale, averagingWeight, isa)
     }
 
     /// The scalars `update` derives for one step, rounded to Float the same way.

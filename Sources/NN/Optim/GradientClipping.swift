@@ -9,16 +9,28 @@ import Tensor
 /// thread count (ranks must agree after an allreduce).
 @discardableResult
 public func clipGradNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
-    precondition(maxNorm >= 0, "clipGradNorm: maxNorm must be ≥ 0, got \(maxNorm)")
     let grads = parameters.compactMap { $0.grad }
-    var sumOfSquares: Double = 0
-    for g in grads { sumOfSquares += squaredNorm(g) }
-    let total = Float(sumOfSquares.squareRoot())
-    let coefficient = maxNorm / (total + 1e-6)
+    let total = gradientNorm(grads)
+    let coefficient = clipCoefficient(norm: total, maxNorm: maxNorm)
     if coefficient < 1 {
         for g in grads { g.scaleInPlace(coefficient) }
     }
     return total
+}
+
+/// The L2 norm of these tensors taken together (clip_grad_norm_'s total_norm).
+public func gradientNorm(_ gradients: [Tensor]) -> Float {
+    var sumOfSquares: Double = 0
+    for g in gradients { sumOfSquares += squaredNorm(g) }
+    return Float(sumOfSquares.squareRoot())
+}
+
+/// What clip_grad_norm_ multiplies every gradient by: maxNorm / (norm + 1e-6) when that is
+/// below 1, else 1 (the gradients are left alone).
+public func clipCoefficient(norm: Float, maxNorm: Float) -> Float {
+    precondition(maxNorm >= 0, "clipGradNorm: maxNorm must be ≥ 0, got \(maxNorm)")
+    let coefficient = maxNorm / (norm + 1e-6)
+    return coefficient < 1 ? coefficient : 1
 }
 
 private func squaredNorm(_ t: Tensor) -> Double {
