@@ -96,8 +96,3 @@ void ldm_adam_ema_update_f32(float *p, const float *g, float *m, float *v, float
 #endif
     adam_portable(p, g, m, v, s, 0, n, c, grad_scale, ema_weight);
 }
-
-void ldm_adam_update_f32(float *p, const float *g, float *m, float *v, int64_t n,
-                         const ldm_adam_constants *c, int isa) {
-    ldm_adam_ema_update_f32(p, g, m, v, NULL, n, c, 1.0f, 0.0f, isa);
-}

@@ -44,42 +44,48 @@ public final class ExponentialMovingAverage {
         return Update(weight: Float(1 - decay(afterUpdates: updateCount)), pairs: pairs(for: model))
     }
 
+    /// Each shadow beside its parameter, and where each parameter is among them.
+    struct Pairs {
+        let pairs: [(parameter: Tensor, shadow: Tensor)]
+        let index: [ObjectIdentifier: Int]
+    }
+
     /// Each shadow beside its parameter in `model`. Kept for the last model seen, because
     /// finding parameters by name walks the module tree (Mirror), which costs more than the
     /// update itself on a large model; a model's parameters are the same tensors for its
     /// whole life (they are updated in place), as the optimiser relies on too.
-    private func pairs(for model: Module) -> [(Tensor, Tensor)] {
+    private func pairs(for model: Module) -> Pairs {
         if let cached = cachedPairs, cached.model === model { return cached.pairs }
         let params = parametersByName(model)
-        let pairs = shadows.map { (params[$0.0]!, $0.1) }
-        cachedPairs = (model, pairs)
-        return pairs
+        let pairs = shadows.map { (parameter: params[$0.0]!, shadow: $0.1) }
+        let made = Pairs(pairs: pairs, index: Dictionary(pairs.enumerated().map { (ObjectIdentifier($1.parameter), $0) },
+                                                         uniquingKeysWith: { first, _ in first }))
+        cachedPairs = (model, made)
+        return made
     }
-    private var cachedPairs: (model: Module, pairs: [(Tensor, Tensor)])?
+    private var cachedPairs: (model: Module, pairs: Pairs)?
 
     /// One update in progress: each tracked parameter's shadow moves once, by `weight`.
     public final class Update {
         /// 1 − decay of this update.
         public let weight: Float
-        private let pairs: [(parameter: Tensor, shadow: Tensor)]
-        private let index: [ObjectIdentifier: Int]
+        private let pairs: Pairs
         private var moved: [Bool]
         private var finished = false
 
-        init(weight: Float, pairs: [(Tensor, Tensor)]) {
+        init(weight: Float, pairs: Pairs) {
             self.weight = weight
-            self.pairs = pairs.map { (parameter: $0.0, shadow: $0.1) }
-            index = Dictionary(pairs.enumerated().map { (ObjectIdentifier($1.0), $0) }, uniquingKeysWith: { a, _ in a })
-            moved = Array(repeating: false, count: pairs.count)
+            self.pairs = pairs
+            moved = Array(repeating: false, count: pairs.pairs.count)
         }
 
         /// The shadow of `parameter`, marked as moved by the caller (who must move it by
         /// `weight` right after writing the parameter's new value); nil when it is not tracked.
         public func takeShadow(of parameter: Tensor) -> Tensor? {
             precondition(!finished, "EMA update already finished")
-            guard let i = index[ObjectIdentifier(parameter)], !moved[i] else { return nil }
+            guard let i = pairs.index[ObjectIdentifier(parameter)], !moved[i] else { return nil }
             moved[i] = true
-            return pairs[i].shadow
+            return pairs.pairs[i].shadow
         }
 
         /// Moves every shadow not taken.
@@ -87,7 +93,7 @@ public final class ExponentialMovingAverage {
             precondition(!finished, "EMA update finished twice")
             finished = true
             let w = weight
-            for (i, pair) in pairs.enumerated() where !moved[i] {
+            for (i, pair) in pairs.pairs.enumerated() where !moved[i] {
                 let s = pair.shadow.pointer, q = pair.parameter.pointer
                 Parallel.forRange(pair.shadow.count, grain: 32768) { r in
                     ldm_ema_update_f32(s + r.lowerBound, q + r.lowerBound, Int64(r.count), w)

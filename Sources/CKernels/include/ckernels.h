@@ -28,16 +28,13 @@ enum { LDM_ISA_AUTO = 0, LDM_ISA_PORTABLE = 1, LDM_ISA_AVX2_FMA = 2 };
 /* The variant LDM_ISA_AUTO picks on this CPU. */
 int ldm_kernels_isa(void);
 
-/* One Adam/AdamW step over n elements in place (p, m, v), torch's single-tensor order.
+/* One Adam/AdamW step over n elements in place (p, m, v), torch's single-tensor order, on a
+   gradient multiplied by grad_scale first (clip_grad_norm_'s coefficient; 1 leaves it as is),
+   and, when s is not NULL, LitEma's update of the shadow towards the new parameter right
+   after: s = s - ema_weight * (s - p), ema_weight = 1 - decay. One pass over memory for what
+   would otherwise be three; bit-identical to scaling the gradient, stepping and averaging one
+   after the other (ldm_ema_update_f32).
    isa: LDM_ISA_AUTO, or a variant to force (an unsupported one falls back to portable). */
-void ldm_adam_update_f32(float *p, const float *g, float *m, float *v, int64_t n,
-                         const ldm_adam_constants *c, int isa);
-
-/* The same step on a gradient multiplied by grad_scale first (clip_grad_norm_'s coefficient;
-   1 leaves it as is), and, when s is not NULL, LitEma's update of the shadow towards the new
-   parameter right after: s = s - ema_weight * (s - p), ema_weight = 1 - decay. One pass over
-   memory for what would otherwise be three; bit-identical to scaling the gradient, stepping
-   and averaging one after the other (ldm_ema_update_f32). */
 void ldm_adam_ema_update_f32(float *p, const float *g, float *m, float *v, float *s, int64_t n,
                              const ldm_adam_constants *c, float grad_scale, float ema_weight, int isa);
 
