@@ -5,6 +5,11 @@
 #   1 rank  x 1 thread     the baseline of the ideal speedup
 #   1 rank  x 2 threads    one process on both cores
 #   2 ranks x 1 thread     data parallel (mpirun -np 2)
+#   2 independent x 1      (-p 2x1i) two single processes started together, each on half the
+#                          global batch, with no communication: the machine's own bound for
+#                          2 ranks (the cores' shared cache, memory bandwidth and clock, and
+#                          the kernels' rate at half the batch), against which the 2-rank
+#                          run's cost of communication and synchronisation shows
 #
 # and, for 2 ranks, the share of the step spent in collectives: the gradient allreduce (every
 # MPI call for its buckets, timed by GradientSynchronizer), the part of it left waiting after
@@ -30,8 +35,9 @@
 # -x MPIRUN_OPTIONS  extra mpirun options for the 2-rank runs, e.g. "--mca btl self,tcp" to
 #              send the collectives over TCP (loopback here) as between machines.
 # -k BUCKET_MIB  gradient bucket size (trainer.bucket_mib, default the config's: 25).
-# -p SETUPS    which configurations to run, e.g. "2x1" (default "1x1 1x2 2x1"); the speedup
-#              line needs 1x1 and 2x1.
+# -p SETUPS    which configurations to run, e.g. "2x1" (default "1x1 1x2 2x1"; 2x1i on
+#              request); the speedup lines need 1x1. Each repeat runs every configuration once,
+#              so that a machine whose speed drifts shifts all of them alike.
 #
 # Environment: LDM_BINARY (as Launch/train.sh), LPIPS_WEIGHTS (default
 # Checkpoints/pretrained/lpips_vgg16.safetensors), KEEP=1 keeps the run directories.
@@ -72,7 +78,7 @@ require_count "-b GLOBAL_BATCH" "$global"
 case "$overlap" in on) overlaps=true ;; off) overlaps=false ;; both) overlaps="true false" ;;
   *) die "-o must be on, off or both, got '$overlap'" ;; esac
 for setup in $setups; do
-  case "$setup" in 1x1|1x2|2x1) ;; *) die "-p: unknown configuration '$setup' (use 1x1, 1x2, 2x1)" ;; esac
+  case "$setup" in 1x1|1x2|2x1|2x1i) ;; *) die "-p: unknown configuration '$setup' (use 1x1, 1x2, 2x1, 2x1i)" ;; esac
 done
 case "$model" in
   autoencoder)
@@ -90,7 +96,9 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/ldm-benchmark-ddp.XXXXXX")
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
 
 # config RANKS OVERLAP: the model's config with this run's batch per rank, the overlap
-# setting, and no images, checkpoints, samples or held-out evaluation in the timed steps.
+# setting, and no images, checkpoints, samples or held-out evaluation in the timed steps (the
+# LDM's grid and evaluation after the last step are cut to a token size: not timed, but not
+# worth waiting for).
 config() {
   local ranks=$1 file="$work/config-$1-$2.yaml"
   if [ "$model" = autoencoder ]; then
@@ -108,10 +116,37 @@ config() {
         -e "s/^\( *log_every:\).*/\1 5/" \
         -e "s/^\( *checkpoint_every:\).*/\1 100000/" \
         -e "s/^\( *every:\).*/\1 100000/" \
+        -e "s/^\( *steps:\).*/\1 2/" -e "s/^\( *per_class:\).*/\1 1/" -e "s/^\( *samples:\).*/\1 64/" \
         -e "s/^trainer:.*/&\n  overlap_allreduce: $2${bucket:+\\n  bucket_mib: $bucket}/" \
         "$REPO_DIR/Configs/ldm_class_fashion_mnist.yaml" > "$file"
   fi
   echo "$file"
+}
+
+# Mean steps/s of a run directory's log windows after the first (warm-up).
+steps_per_second() {
+  awk -F'"seconds_per_step":' 'NR > 1 { split($2, v, /[,}]/); t += v[1]; n++ } END { if (n) printf "%.4f", n / t }' \
+      "$1/metrics.jsonl"
+}
+
+# run_independent INDEX: two single processes at once, each on half the global batch; prints
+# the steps/s of the pair (one step each: the global batch) as the run's first field.
+run_independent() {
+  local dir="$work/run-2x1i-$1" args a b
+  if [ "$model" = autoencoder ]; then
+    args=(train-autoencoder --config "$(config 2 false)" --lpips-weights "$weights")
+  else
+    args=(train-ldm --config "$(config 2 false)")
+  fi
+  "$LAUNCH_DIR/train.sh" -n 1 -t 1 -- "${args[@]}" --max-steps "$steps" --run-dir "$dir-a" >"$dir-a.log" 2>&1 &
+  a=$!
+  "$LAUNCH_DIR/train.sh" -n 1 -t 1 -- "${args[@]}" --max-steps "$steps" --run-dir "$dir-b" >"$dir-b.log" 2>&1 &
+  b=$!
+  wait "$a" || { cat "$dir-a.log" >&2; die "run failed"; }
+  wait "$b" || { cat "$dir-b.log" >&2; die "run failed"; }
+  # The pair finishes a global step when its slower process does.
+  awk -v a="$(steps_per_second "$dir-a")" -v b="$(steps_per_second "$dir-b")" \
+      'BEGIN { printf "%.4f - - -\n", (a < b ? a : b) }'
 }
 
 # run RANKS THREADS INDEX OVERLAP: prints "<steps/s> <allreduce %> <wait %> <collective %>".
@@ -125,10 +160,8 @@ run() {
   out=$(LDM_MPIRUN_ARGS="$([ "$ranks" -gt 1 ] && echo "$mpirun_options")" \
         "$LAUNCH_DIR/train.sh" -n "$ranks" -t "$threads" -- "${args[@]}" --max-steps "$steps" --run-dir "$dir" 2>&1) \
     || { echo "$out" >&2; die "run failed"; }
-  # Mean seconds per step over the windows after the first (warm-up).
   local sps
-  sps=$(awk -F'"seconds_per_step":' 'NR > 1 { split($2, v, /[,}]/); t += v[1]; n++ } END { if (n) printf "%.4f", n / t }' \
-        "$dir/metrics.jsonl")
+  sps=$(steps_per_second "$dir")
   local line allreduce wait collectives
   line=$(grep '^communication:' <<<"$out" || true)
   allreduce=$(sed -n 's/.*gradient allreduce [0-9.]* s (\([0-9.]*\) %).*/\1/p' <<<"$line")
@@ -139,25 +172,31 @@ run() {
 
 echo "$model: global batch $global, $steps steps per run (5 warm-up), $repeats runs each, $(core_count) cores," \
      "bucket_mib ${bucket:-25}, 2-rank mpirun options: ${mpirun_options:-none}; load: $(uptime | sed 's/.*load average: //')"
-declare -A best worst
-for setup in $setups; do
-  ranks=${setup%x*} threads=${setup#*x}
-  modes=true
-  [ "$ranks" -gt 1 ] && modes=$overlaps
-  for mode in $modes; do
-    for i in $(seq "$repeats"); do
+declare -A best worst rate
+for i in $(seq "$repeats"); do
+  for setup in $setups; do
+    ranks=${setup%x*} threads=${setup#*x}
+    modes=true
+    [ "$setup" != 2x1i ] && [ "$ranks" -gt 1 ] && modes=$overlaps
+    for mode in $modes; do
       # A failed run ends the benchmark (its error is printed), not a summary of empty numbers.
-      result=$(run "$ranks" "$threads" "$i" "$mode") || exit 1
+      if [ "$setup" = 2x1i ]; then
+        result=$(run_independent "$i") || exit 1
+        key=2x1-independent
+      else
+        result=$(run "$ranks" "$threads" "$i" "$mode") || exit 1
+        key="${ranks}x${threads}"
+        [ "$ranks" -gt 1 ] && key="$key-$([ "$mode" = true ] && echo overlapped || echo blocking)"
+      fi
       read -r sps allreduce wait collectives <<<"$result"
-      key="${ranks}x${threads}"
-      [ "$ranks" -gt 1 ] && key="$key-$([ "$mode" = true ] && echo overlapped || echo blocking)"
       printf '%s, run %d: %s steps/s' "$key" "$i" "$sps"
-      if [ "$ranks" -gt 1 ]; then
+      if [ "$ranks" -gt 1 ] && [ "$setup" != 2x1i ]; then
         printf ', gradient allreduce %s %% of step time' "$allreduce"
         [ "$mode" = true ] && printf ' (waiting after backward %s %%)' "$wait"
         [ "$model" = autoencoder ] && printf ', BatchNorm/d_weight collectives %s %%' "$collectives"
       fi
       printf '\n'
+      rate[$key,$i]=$sps
       best[$key]=$(awk -v a="${best[$key]:-0}" -v b="$sps" 'BEGIN { print (b > a ? b : a) }')
       worst[$key]=$(awk -v a="${worst[$key]:-1e9}" -v b="$sps" 'BEGIN { print (b < a ? b : a) }')
     done
@@ -167,10 +206,18 @@ for key in "${!best[@]}"; do
   printf 'steps/s %-16s: %s .. %s\n' "$key" "${worst[$key]}" "${best[$key]}"
 done | sort
 if [ -n "${best[1x1]:-}" ]; then
-  for key in 2x1-overlapped 2x1-blocking 1x2; do
+  for key in 2x1-overlapped 2x1-blocking 1x2 2x1-independent; do
     [ -n "${best[$key]:-}" ] || continue
     awk -v key="$key" -v b1="${best[1x1]}" -v w1="${worst[1x1]}" -v b="${best[$key]}" -v w="${worst[$key]}" 'BEGIN {
       printf "speedup of %s over 1x1 (ideal 2): %.2f .. %.2f (%.0f .. %.0f %% of ideal)\n", key, w / b1, b / w1, 50 * w / b1, 50 * b / w1
     }'
   done
 fi
+# Paired by repeat (runs of one repeat are neighbours in time): a 2-rank run against the two
+# independent processes of the same repeat, i.e. the share of the machine's bound it reaches.
+for key in 2x1-blocking 2x1-overlapped; do
+  [ -n "${best[$key]:-}" ] && [ -n "${best[2x1-independent]:-}" ] || continue
+  for i in $(seq "$repeats"); do echo "${rate[$key,$i]} ${rate[2x1-independent,$i]}"; done |
+    awk -v key="$key" '{ r = $1 / $2; lo = (NR == 1 || r < lo) ? r : lo; hi = (NR == 1 || r > hi) ? r : hi }
+      END { printf "%s against 2 independent processes on the same half batches, paired by repeat: %.0f .. %.0f %%\n", key, 100 * lo, 100 * hi }'
+done
