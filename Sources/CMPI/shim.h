@@ -16,3 +16,16 @@ static inline int ldm_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 /* Non-blocking collectives: the null request and "no status wanted". */
 static inline MPI_Request ldm_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Status *ldm_status_ignore(void) { return MPI_STATUS_IGNORE; }
+/* MPI-3 shared memory: the ranks of `comm` that share a machine, a window of `bytes` on each
+   of them that all of them map, and where a rank's part of it sits in this process. */
+static inline int ldm_comm_split_shared(MPI_Comm comm, MPI_Comm *node) {
+    return MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, node);
+}
+static inline int ldm_win_allocate_shared(MPI_Aint bytes, MPI_Comm node, void **base, MPI_Win *win) {
+    return MPI_Win_allocate_shared(bytes, 1, MPI_INFO_NULL, node, base, win);
+}
+static inline int ldm_win_shared_query(MPI_Win win, int rank, void **base) {
+    MPI_Aint bytes; int unit;
+    return MPI_Win_shared_query(win, rank, &bytes, &unit, base);
+}
+static inline int ldm_mode_nocheck(void) { return MPI_MODE_NOCHECK; }

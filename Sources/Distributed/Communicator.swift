@@ -50,6 +50,11 @@ public protocol Communicator: AnyObject {
     func allgatherVariable(bytes send: UnsafeRawBufferPointer, counts: [Int],
                            into receive: UnsafeMutableRawBufferPointer) throws
 
+    /// Memory all ranks map, `bytes` for this rank's region (ranks may ask for different
+    /// sizes), or nil when the ranks do not all share one machine or the transport has no
+    /// shared memory. A collective.
+    func sharedMemory(bytes: Int) throws -> SharedMemory?
+
     /// Ends the whole job (every rank) with `code`. Never returns.
     func abort(code: Int32) -> Never
 }
@@ -73,6 +78,9 @@ public enum CommunicatorError: Error, CustomStringConvertible, Equatable {
 
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+
+    /// Without a transport that maps memory across processes there is none to share.
+    public func sharedMemory(bytes: Int) throws -> SharedMemory? { nil }
 
     @inline(__always)
     func checkRoot(_ root: Int, _ operation: String) {

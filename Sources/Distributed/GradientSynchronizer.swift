@@ -12,6 +12,9 @@ import Tensor
 /// fail or hang). So buckets depend only on the parameter list — same order and shapes on
 /// every rank, which `verifyShapesMatch` checks — and never on when gradients become ready.
 ///
+/// Ranks on one machine average the buckets through shared memory (`SharedMemoryAllreduce`)
+/// rather than MPI_Allreduce, unless `transport` is `.mpi`: the same bits at two ranks.
+///
 /// With `enableOverlap()` the buckets are instead reduced while backward runs (see
 /// `OverlappedAllreduce`): train with `backward(_:reduce:)` and the gradients come out the same,
 /// bit for bit, at two ranks.
@@ -42,17 +45,27 @@ public final class GradientSynchronizer {
     /// Set by `enableOverlap()` on several ranks.
     private var overlapped: OverlappedAllreduce?
     public var overlapsBackward: Bool { overlapped != nil }
+    public let transport: AllreduceTransport
+    /// Made at the first blocking synchronisation (a collective); nil inside when the ranks
+    /// do not share a machine.
+    private var sharedAllreduce: SharedMemoryAllreduce??
+    /// Whether the blocking allreduce has run through shared memory.
+    public var reducesThroughSharedMemory: Bool { (sharedAllreduce ?? nil) != nil }
 
     /// - Parameters:
     ///   - parameters: the trainable tensors, in the same order on every rank.
     ///   - bucketCapacityBytes: a bucket takes consecutive parameters while they fit; a
     ///     parameter larger than the capacity gets a bucket of its own.
+    ///   - transport: `LDM_ALLREDUCE`'s by default (a bad value is refused before training
+    ///     starts, so it reads as automatic here).
     public init(parameters: [Tensor], communicator: Communicator,
-                bucketCapacityBytes: Int = GradientSynchronizer.defaultBucketCapacityBytes) {
+                bucketCapacityBytes: Int = GradientSynchronizer.defaultBucketCapacityBytes,
+                transport: AllreduceTransport = (try? AllreduceTransport.fromEnvironment()) ?? .automatic) {
         precondition(bucketCapacityBytes > 0, "bucket capacity must be positive, got \(bucketCapacityBytes)")
         self.parameters = parameters
         self.communicator = communicator
         self.bucketCapacityBytes = bucketCapacityBytes
+        self.transport = transport
         buckets = GradientSynchronizer.planBuckets(elementCounts: parameters.map(\.count),
                                                    capacityBytes: bucketCapacityBytes)
         bucketStorage = communicator.size > 1 ? buckets.map { TensorStorage(count: $0.elementCount, zeroed: false) } : []
@@ -112,10 +125,19 @@ public final class GradientSynchronizer {
     /// The overlapped path's buckets, in launch order (planned at its first synchronisation).
     var overlappedBuckets: [OverlappedAllreduce.Bucket] { overlapped?.buckets ?? [] }
 
+    private func sharedMemoryAllreduce() throws -> SharedMemoryAllreduce? {
+        if let made = sharedAllreduce { return made }
+        let made = transport == .mpi ? nil
+            : try SharedMemoryAllreduce.make(communicator: communicator, capacity: buckets.map(\.elementCount).max() ?? 0)
+        sharedAllreduce = .some(made)
+        return made
+    }
+
     private func reduceBuckets() throws {
         let worldSize = Float(communicator.size)
+        let shared = try sharedMemoryAllreduce()
         for (bucket, storage) in zip(buckets, bucketStorage) {
-            let flat = storage.pointer
+            let flat = shared?.contribution ?? storage.pointer
             for (i, offset) in zip(bucket.parameterIndices, bucket.offsets) {
                 let p = parameters[i]
                 if let g = p.grad {
@@ -125,9 +147,15 @@ public final class GradientSynchronizer {
                     (flat + offset).update(repeating: 0, count: p.count)
                 }
             }
-            try allreduceTime.time { try communicator.allreduce(storage.buffer, op: .sum) }
-            unpackAveragedGradients(from: flat, elementCount: bucket.elementCount, worldSize: worldSize, into: parameters,
-                                    indices: bucket.parameterIndices, offsets: bucket.offsets)
+            if let shared {
+                try allreduceTime.time { try shared.average(count: bucket.elementCount) }
+                copyBucketGradients(from: shared.result, into: parameters, indices: bucket.parameterIndices,
+                                    offsets: bucket.offsets)
+            } else {
+                try allreduceTime.time { try communicator.allreduce(storage.buffer, op: .sum) }
+                unpackAveragedGradients(from: flat, elementCount: bucket.elementCount, worldSize: worldSize,
+                                        into: parameters, indices: bucket.parameterIndices, offsets: bucket.offsets)
+            }
         }
     }
 

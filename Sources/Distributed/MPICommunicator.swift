@@ -196,6 +196,10 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    public func sharedMemory(bytes: Int) throws -> SharedMemory? {
+        try MPISharedWindow.make(on: comm, rank: rank, size: size, bytes: bytes)
+    }
+
     public func abort(code: Int32) -> Never {
         MPI_Abort(comm, code)
         exit(code)  // MPI_Abort does not return; this only satisfies the type checker.

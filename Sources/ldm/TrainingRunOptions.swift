@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Tensor
 import Training
@@ -21,9 +22,11 @@ struct TrainingRunOptions: ParsableArguments {
 
     var configURL: URL { URL(fileURLWithPath: config) }
 
-    /// A bad LDM_BACKEND is refused before any work, naming the variable and the choices.
+    /// A bad LDM_BACKEND or LDM_ALLREDUCE is refused before any work, naming the variable
+    /// and the choices.
     func validate() throws {
         if let error = ComputeBackends.environmentError() { throw ValidationError(error.description) }
+        do { _ = try AllreduceTransport.fromEnvironment() } catch { throw ValidationError("\(error)") }
     }
 
     /// The config file's text, saved verbatim with every checkpoint.

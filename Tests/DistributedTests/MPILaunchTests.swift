@@ -57,6 +57,8 @@ final class MPILaunchTests: XCTestCase {
 
     func testOverlappedAllreduceGivesTheBlockingGradientsBitForBit() throws { try assertPasses("gradsync-overlap") }
 
+    func testSharedMemoryAllreduceGivesMPIsGradientsBitForBit() throws { try assertPasses("gradsync-shared") }
+
     func testShapeMismatchNamesRankAndParameter() throws {
         try assertPasses("shape-mismatch")
         let outcome = try mpirun("shape-mismatch")

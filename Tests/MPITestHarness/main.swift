@@ -230,6 +230,69 @@ func scenarioGradientSyncOverlap() throws {
            "the overlapped path started and tested its buckets (\(overlapped.allreduceTime.calls) MPI calls)")
 }
 
+/// Shared memory between the ranks, then the blocking gradient allreduce through it against
+/// the same one through MPI_Allreduce: the same bits (the exact mean) on both paths and both
+/// ranks, over odd sizes, many buckets in a row, a NaN, and a parameter without a gradient.
+func scenarioGradientSyncSharedMemory() throws {
+    requireTwoRanks()
+    let r = comm.rank
+    guard let memory = try comm.sharedMemory(bytes: 40 + 8 * r) else {
+        expect(false, "no shared memory between two ranks on one machine"); return
+    }
+    let own = memory.region(of: r).assumingMemoryBound(to: UInt8.self), other = memory.region(of: 1 - r)
+    for i in 0..<40 { own[i] = UInt8(10 * r + i % 7) }
+    try memory.synchronize()
+    let seen = (0..<40).map { other.load(fromByteOffset: $0, as: UInt8.self) }
+    expect(seen == (0..<40).map { UInt8(10 * (1 - r) + $0 % 7) }, "rank \(r) reads \(seen) in rank \(1 - r)'s region")
+    try memory.synchronize()  // both have read before either writes again
+    other.storeBytes(of: UInt8(200 + r), toByteOffset: 39, as: UInt8.self)
+    try memory.synchronize()
+    expect(own[39] == UInt8(201 - r), "rank \(r)'s region holds \(own[39]) where the other rank wrote")
+
+    let shapes: [[Int]] = [[3], [17], [1], [33, 5], [16], [1000], [7, 7], [2]]
+    func network() -> [Tensor] { shapes.map { Tensor(zeros: $0) } }
+    let a = network(), b = network()
+    let viaShared = GradientSynchronizer(parameters: a, communicator: comm, bucketCapacityBytes: 256, transport: .automatic)
+    let viaMPI = GradientSynchronizer(parameters: b, communicator: comm, bucketCapacityBytes: 256, transport: .mpi)
+    expect(viaShared.buckets.count >= 5, "expected many buckets, got \(viaShared.buckets.count)")
+    for step in 0..<3 {
+        func grads(rank: Int) -> [[Float]?] {
+            shapes.indices.map { i in
+                if i == shapes.count - 1 { return nil }  // no gradient on either rank
+                var v = values(rank: rank, count: Tensor.elementCount(shapes[i]), seed: 300 + UInt64(10 * step + i))
+                if step == 2 && i == 3 && rank == 1 { v[17] = .nan }
+                return v
+            }
+        }
+        let mine = grads(rank: r), zero = grads(rank: 0), one = grads(rank: 1)
+        for (p, q, g) in zip(zip(a, b).map { $0 }, mine).map({ ($0.0, $0.1, $1) }) {
+            p.grad = g.map { Tensor(shape: p.shape, scalars: $0) }
+            q.grad = g.map { Tensor(shape: q.shape, scalars: $0) }
+        }
+        try viaShared.synchronize()
+        try viaMPI.synchronize()
+        var bytes = Data()
+        for i in shapes.indices {
+            guard let gs = a[i].grad, let gm = b[i].grad else { expect(false, "step \(step): parameter \(i) has no gradient"); continue }
+            let n = gs.count
+            let x = zero[i] ?? [Float](repeating: 0, count: n), y = one[i] ?? [Float](repeating: 0, count: n)
+            let differ = (0..<n).filter { gs.pointer[$0].bitPattern != gm.pointer[$0].bitPattern }.count
+            expect(differ == 0, "step \(step) parameter \(i): \(differ) of \(n) elements differ between shared memory and MPI")
+            let notMean = (0..<n).filter { j in
+                let expected = (x[j] + y[j]) / 2
+                return expected.isNaN ? !gs.pointer[j].isNaN : gs.pointer[j].bitPattern != expected.bitPattern
+            }.count
+            expect(notMean == 0, "step \(step) parameter \(i): \(notMean) of \(n) elements are not the exact mean")
+            bytes.append(UnsafeBufferPointer(start: gs.pointer, count: n))
+        }
+        expect(a[3].grad.map { $0.pointer[17].isNaN } == (step == 2), "step \(step): the NaN is where rank 1 put it, only there")
+        let gathered = try comm.allgather(bytes)
+        expect(gathered[0] == gathered[1], "step \(step): ranks hold different gradient bytes")
+    }
+    expect(viaShared.reducesThroughSharedMemory, "the automatic transport did not use shared memory on one machine")
+    expect(!viaMPI.reducesThroughSharedMemory, "LDM_ALLREDUCE=mpi's transport used shared memory")
+}
+
 func scenarioShapeMismatch() throws {
     requireTwoRanks()
     var parameters: [(name: String, shape: [Int])] = [("block.0.weight", [4, 2]), ("block.1.weight", [4, 2]), ("block.1.bias", [4])]
@@ -275,7 +338,8 @@ func scenarioLaunchEnvironment() throws {
 
 let scenarios: [String: () throws -> Void] = [
     "allreduce": scenarioAllreduce, "broadcast": scenarioBroadcast, "allgather": scenarioAllgather,
-    "gradsync": scenarioGradientSync, "gradsync-overlap": scenarioGradientSyncOverlap, "shape-mismatch": scenarioShapeMismatch,
+    "gradsync": scenarioGradientSync, "gradsync-overlap": scenarioGradientSyncOverlap,
+    "gradsync-shared": scenarioGradientSyncSharedMemory, "shape-mismatch": scenarioShapeMismatch,
     "fail-rank-1": scenarioFailRank1, "world-size": scenarioWorldSize,
     "launch-env": scenarioLaunchEnvironment,
 ]

@@ -45,6 +45,14 @@ final class DataParallelProcessTests: XCTestCase {
         XCTAssertTrue(outcome.all.contains("LDM_BACKEND=bogus: unknown compute backend; use one of onednn, openblas"), outcome.all)
     }
 
+    /// So is an unknown allreduce transport.
+    func testUnknownAllreduceTransportIsRefused() throws {
+        let outcome = try train("bogus-transport", ranks: 1, batch: 2, environment: [AllreduceTransport.environmentVariable: "nccl"])
+        XCTAssertNotEqual(outcome.status, 0)
+        XCTAssertFalse(outcome.killedBySignal, outcome.all)
+        XCTAssertTrue(outcome.all.contains("LDM_ALLREDUCE=nccl is not a transport; use one of auto, mpi"), outcome.all)
+    }
+
     func assertSucceeded(_ outcome: ProcessOutcome, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(outcome.status, 0, outcome.all, file: file, line: line)
         XCTAssertFalse(outcome.killedBySignal, outcome.all, file: file, line: line)
