@@ -12,6 +12,7 @@ enum BenchmarkSuite {
         ("unet", UNetBenchmark.run),
         ("autoencoder", AutoencoderBenchmark.run),
         ("update", WeightUpdateBenchmark.run),
+        ("allreduce", AllreduceBenchmark.run),
     ]
 
     static func runAll(arguments: [String]) {
