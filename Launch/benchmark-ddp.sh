@@ -123,6 +123,15 @@ config() {
   echo "$file"
 }
 
+# training_args RANKS OVERLAP: sets the caller's `args` to the ldm command of one run.
+training_args() {
+  if [ "$model" = autoencoder ]; then
+    args=(train-autoencoder --config "$(config "$1" "$2")" --lpips-weights "$weights")
+  else
+    args=(train-ldm --config "$(config "$1" "$2")")
+  fi
+}
+
 # Mean steps/s of a run directory's log windows after the first (warm-up).
 steps_per_second() {
   awk -F'"seconds_per_step":' 'NR > 1 { split($2, v, /[,}]/); t += v[1]; n++ } END { if (n) printf "%.4f", n / t }' \
@@ -133,11 +142,7 @@ steps_per_second() {
 # the steps/s of the pair (one step each: the global batch) as the run's first field.
 run_independent() {
   local dir="$work/run-2x1i-$1" args a b
-  if [ "$model" = autoencoder ]; then
-    args=(train-autoencoder --config "$(config 2 false)" --lpips-weights "$weights")
-  else
-    args=(train-ldm --config "$(config 2 false)")
-  fi
+  training_args 2 false
   "$LAUNCH_DIR/train.sh" -n 1 -t 1 -- "${args[@]}" --max-steps "$steps" --run-dir "$dir-a" >"$dir-a.log" 2>&1 &
   a=$!
   "$LAUNCH_DIR/train.sh" -n 1 -t 1 -- "${args[@]}" --max-steps "$steps" --run-dir "$dir-b" >"$dir-b.log" 2>&1 &
@@ -152,11 +157,7 @@ run_independent() {
 # run RANKS THREADS INDEX OVERLAP: prints "<steps/s> <allreduce %> <wait %> <collective %>".
 run() {
   local ranks=$1 threads=$2 dir="$work/run-$1x$2-$3-$4" out args
-  if [ "$model" = autoencoder ]; then
-    args=(train-autoencoder --config "$(config "$ranks" "$4")" --lpips-weights "$weights")
-  else
-    args=(train-ldm --config "$(config "$ranks" "$4")")
-  fi
+  training_args "$ranks" "$4"
   out=$(LDM_MPIRUN_ARGS="$([ "$ranks" -gt 1 ] && echo "$mpirun_options")" \
         "$LAUNCH_DIR/train.sh" -n "$ranks" -t "$threads" -- "${args[@]}" --max-steps "$steps" --run-dir "$dir" 2>&1) \
     || { echo "$out" >&2; die "run failed"; }

@@ -265,9 +265,9 @@ func scenarioGradientSyncSharedMemory() throws {
             }
         }
         let mine = grads(rank: r), zero = grads(rank: 0), one = grads(rank: 1)
-        for (p, q, g) in zip(zip(a, b).map { $0 }, mine).map({ ($0.0, $0.1, $1) }) {
-            p.grad = g.map { Tensor(shape: p.shape, scalars: $0) }
-            q.grad = g.map { Tensor(shape: q.shape, scalars: $0) }
+        for i in shapes.indices {
+            a[i].grad = mine[i].map { Tensor(shape: shapes[i], scalars: $0) }
+            b[i].grad = mine[i].map { Tensor(shape: shapes[i], scalars: $0) }
         }
         try viaShared.synchronize()
         try viaMPI.synchronize()
