@@ -29,26 +29,28 @@ typedef struct { int64_t stride, top, left, bottom, right; } ldm_conv_window;
 
 static inline dnnl_status_t ldm_dnnl_conv_forward(dnnl_convolution_desc_t *desc, const dnnl_memory_desc_t *src,
                                                   const dnnl_memory_desc_t *weights, const dnnl_memory_desc_t *bias,
-                                                  const dnnl_memory_desc_t *dst, ldm_conv_window w) {
+                                                  const dnnl_memory_desc_t *dst, ldm_conv_window w,
+                                                  dnnl_alg_kind_t alg) {
     dnnl_dims_t strides = {w.stride, w.stride}, pl = {w.top, w.left}, pr = {w.bottom, w.right};
-    return dnnl_convolution_forward_desc_init(desc, dnnl_forward_training, dnnl_convolution_direct,
+    return dnnl_convolution_forward_desc_init(desc, dnnl_forward_training, alg,
                                               src, weights, bias, dst, strides, pl, pr);
 }
 
 static inline dnnl_status_t ldm_dnnl_conv_backward_data(dnnl_convolution_desc_t *desc, const dnnl_memory_desc_t *diff_src,
                                                         const dnnl_memory_desc_t *weights, const dnnl_memory_desc_t *diff_dst,
-                                                        ldm_conv_window w) {
+                                                        ldm_conv_window w, dnnl_alg_kind_t alg) {
     dnnl_dims_t strides = {w.stride, w.stride}, pl = {w.top, w.left}, pr = {w.bottom, w.right};
-    return dnnl_convolution_backward_data_desc_init(desc, dnnl_convolution_direct, diff_src, weights, diff_dst,
+    return dnnl_convolution_backward_data_desc_init(desc, alg, diff_src, weights, diff_dst,
                                                     strides, pl, pr);
 }
 
 static inline dnnl_status_t ldm_dnnl_conv_backward_weights(dnnl_convolution_desc_t *desc, const dnnl_memory_desc_t *src,
                                                            const dnnl_memory_desc_t *diff_weights,
                                                            const dnnl_memory_desc_t *diff_bias,
-                                                           const dnnl_memory_desc_t *diff_dst, ldm_conv_window w) {
+                                                           const dnnl_memory_desc_t *diff_dst, ldm_conv_window w,
+                                                           dnnl_alg_kind_t alg) {
     dnnl_dims_t strides = {w.stride, w.stride}, pl = {w.top, w.left}, pr = {w.bottom, w.right};
-    return dnnl_convolution_backward_weights_desc_init(desc, dnnl_convolution_direct, src, diff_weights, diff_bias,
+    return dnnl_convolution_backward_weights_desc_init(desc, alg, src, diff_weights, diff_bias,
                                                        diff_dst, strides, pl, pr);
 }
 

@@ -62,7 +62,7 @@ public enum ComputeBackends {
 
     /// Throws the clear error for a bad `LDM_BACKEND` (commands call it before any work).
     public static func validateEnvironment() throws {
-        if let error = environmentError() { throw error }
+        if let error = environmentError() ?? ConvolutionAlgorithm.environmentError() { throw error }
     }
 
     static func initial() -> ComputeBackend {

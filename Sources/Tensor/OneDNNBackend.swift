@@ -1,7 +1,8 @@
 import CDNNL
 import Foundation
 
-/// The oneDNN backend: convolutions on its primitives (per-shape, cached), GEMM on dnnl_sgemm.
+/// The oneDNN backend: convolutions on its primitives (per shape and algorithm, cached), GEMM
+/// on dnnl_sgemm.
 ///
 /// GEMM is dnnl_sgemm, not cblas_sgemm, so that it runs on OpenMP's team with the primitives
 /// and the engine's loops: OpenBLAS's own threads and a spinning team took the cores from
@@ -14,19 +15,21 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     let name = "onednn"
 
     private struct Key: Hashable {
-        let input: [Int], weight: [Int], stride: Int, padding: Padding2D, bias: Bool
+        let input: [Int], weight: [Int], stride: Int, padding: Padding2D, bias: Bool, algorithm: ConvolutionAlgorithm
     }
 
     private var convolutions: [Key: OneDNNConvolution?] = [:]
     private let lock = NSLock()
 
     var summary: String {
-        var isa = "no convolution primitive"
-        if let probe = try? OneDNNConvolution(ConvGeometry(input: [1, 16, 8, 8], weight: [16, 16, 3, 3], stride: 1,
-                                                           padding: .init(1)), hasBias: false) {
-            isa = probe.forward.implementation
+        let probe = ConvGeometry(input: [1, 16, 8, 8], weight: [16, 16, 3, 3], stride: 1, padding: .init(1))
+        func implementation(_ algorithm: ConvolutionAlgorithm) -> String {
+            (try? OneDNNConvolution(probe, hasBias: false, preferring: algorithm))?.forward.implementation
+                ?? "no convolution primitive"
         }
-        return "onednn (convolutions \(isa), GEMM dnnl_sgemm, \(Parallel.threadCount) threads)"
+        let direct = implementation(.direct), preferred = implementation(ConvolutionAlgorithm.current)
+        let convolutions = preferred == direct ? direct : "\(preferred) for 3×3 stride 1, else \(direct)"
+        return "onednn (convolutions \(convolutions), GEMM dnnl_sgemm, \(Parallel.threadCount) threads)"
     }
 
     /// dnnl_sgemm with the GEMM thread count.
@@ -44,11 +47,11 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         guard geo.batch > 0 else { return nil }
         let key = Key(input: [geo.batch, geo.inChannels, geo.height, geo.width],
                       weight: [geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth],
-                      stride: geo.stride, padding: geo.padding, bias: hasBias)
+                      stride: geo.stride, padding: geo.padding, bias: hasBias, algorithm: ConvolutionAlgorithm.current)
         lock.lock()
         defer { lock.unlock() }
         if let cached = convolutions[key] { return cached }
-        let made = try? OneDNNConvolution(geo, hasBias: hasBias)
+        let made = try? OneDNNConvolution(geo, hasBias: hasBias, preferring: key.algorithm)
         convolutions[key] = .some(made)
         return made
     }

@@ -3,37 +3,55 @@ import CDNNL
 // One convolution shape on oneDNN: its forward, backward-data and backward-weights primitives
 // and the reorders between our NCHW/OIHW tensors and the blocked layouts the primitives pick
 // (`dnnl_format_tag_any`: on AVX-512, channels in blocks of 16). Created once per shape and
-// kept by the backend; every call stages its tensors through pooled scratch buffers.
+// algorithm and kept by the backend; every call stages its tensors through pooled scratch
+// buffers. Winograd is asked for first where `ConvolutionAlgorithm` says so; a pass oneDNN has
+// no Winograd kernel for (or a machine without AVX-512) runs the direct one.
 
 final class OneDNNConvolution: @unchecked Sendable {
     let geo: ConvGeometry
     let hasBias: Bool
+    /// The forward's algorithm (dnnl_convolution_winograd or dnnl_convolution_direct).
+    let algorithm: dnnl_alg_kind_t
     private let window: ldm_conv_window
     private let src: dnnl_memory_desc_t, weights: dnnl_memory_desc_t, dst: dnnl_memory_desc_t, bias: dnnl_memory_desc_t
 
     let forward: OneDNNPrimitive
     private let forwardSrc: OneDNNReorder, forwardWeights: OneDNNReorder, forwardDst: OneDNNReorder
 
-    init(_ geo: ConvGeometry, hasBias: Bool) throws {
+    init(_ geo: ConvGeometry, hasBias: Bool, preferring preference: ConvolutionAlgorithm) throws {
         self.geo = geo
         self.hasBias = hasBias
-        window = ldm_conv_window(stride: Int64(geo.stride), top: Int64(geo.padding.top), left: Int64(geo.padding.left),
-                                 bottom: Int64(geo.padding.bottom), right: Int64(geo.padding.right))
+        let window = ldm_conv_window(stride: Int64(geo.stride), top: Int64(geo.padding.top), left: Int64(geo.padding.left),
+                                     bottom: Int64(geo.padding.bottom), right: Int64(geo.padding.right))
+        self.window = window
         src = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_nchw)
         weights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_oihw)
         dst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_nchw)
         bias = OneDNN.vector(geo.outChannels)
-        var anySrc = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_format_tag_any)
-        var anyWeights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_format_tag_any)
-        var anyDst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_format_tag_any)
-        var biasMD = bias
-        var desc = dnnl_convolution_desc_t()
-        let window = self.window
-        let status = withUnsafePointer(to: &biasMD) { b in
-            ldm_dnnl_conv_forward(&desc, &anySrc, &anyWeights, hasBias ? b : nil, &anyDst, window)
+        let candidates = preference.triesWinograd(geo) ? [dnnl_convolution_winograd, dnnl_convolution_direct]
+                                                       : [dnnl_convolution_direct]
+        var made: (OneDNNPrimitive, dnnl_alg_kind_t)?
+        var lastError: Error?
+        for alg in candidates where made == nil {
+            var anySrc = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_format_tag_any)
+            var anyWeights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_format_tag_any)
+            var anyDst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_format_tag_any)
+            var biasMD = bias
+            var desc = dnnl_convolution_desc_t()
+            do {
+                let status = withUnsafePointer(to: &biasMD) { b in
+                    ldm_dnnl_conv_forward(&desc, &anySrc, &anyWeights, hasBias ? b : nil, &anyDst, window, alg)
+                }
+                try OneDNN.check(status, "convolution forward descriptor for \(geo)")
+                let p = try OneDNNPrimitive("convolution forward") { dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, nil) }
+                made = (p, alg)
+            } catch {
+                lastError = error
+            }
         }
-        try OneDNN.check(status, "convolution forward descriptor for \(geo)")
-        forward = try OneDNNPrimitive("convolution forward") { dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, nil) }
+        guard let (forward, algorithm) = made else { throw lastError! }
+        self.forward = forward
+        self.algorithm = algorithm
         forwardSrc = try OneDNNReorder(from: src, to: forward.layout(dnnl_query_src_md))
         forwardWeights = try OneDNNReorder(from: weights, to: forward.layout(dnnl_query_weights_md))
         forwardDst = try OneDNNReorder(from: forward.layout(dnnl_query_dst_md), to: dst)
@@ -66,20 +84,35 @@ final class OneDNNConvolution: @unchecked Sendable {
     }
 
     private lazy var backwardData: Result<BackwardData, Error> = Result {
-        var anyDiffSrc = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_format_tag_any)
-        var anyWeights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_format_tag_any)
-        var anyDiffDst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_format_tag_any)
-        var desc = dnnl_convolution_desc_t()
-        try OneDNN.check(ldm_dnnl_conv_backward_data(&desc, &anyDiffSrc, &anyWeights, &anyDiffDst, window),
-                         "convolution backward-data descriptor for \(geo)")
-        let hint = forward.descriptor
-        let p = try OneDNNPrimitive("convolution backward data") {
-            dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, hint)
+        let p = try backwardPrimitive("convolution backward data") { desc, alg in
+            var anyDiffSrc = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_format_tag_any)
+            var anyWeights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_format_tag_any)
+            var anyDiffDst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_format_tag_any)
+            return ldm_dnnl_conv_backward_data(&desc, &anyDiffSrc, &anyWeights, &anyDiffDst, window, alg)
         }
         return BackwardData(primitive: p,
                             diffDst: try OneDNNReorder(from: dst, to: p.layout(dnnl_query_diff_dst_md)),
                             weights: try OneDNNReorder(from: weights, to: p.layout(dnnl_query_weights_md)),
                             diffSrc: try OneDNNReorder(from: p.layout(dnnl_query_diff_src_md), to: src))
+    }
+
+    /// A backward primitive on the forward's algorithm, else on the direct kernels (hinted by
+    /// the forward only when the two match, as oneDNN requires).
+    private func backwardPrimitive(_ what: String,
+                                   _ describe: (inout dnnl_convolution_desc_t, dnnl_alg_kind_t) -> dnnl_status_t) throws -> OneDNNPrimitive {
+        let algorithms = algorithm == dnnl_convolution_direct ? [algorithm] : [algorithm, dnnl_convolution_direct]
+        var lastError: Error?
+        for alg in algorithms {
+            do {
+                var desc = dnnl_convolution_desc_t()
+                try OneDNN.check(describe(&desc, alg), "\(what) descriptor for \(geo)")
+                let hint = alg == algorithm ? forward.descriptor : nil
+                return try OneDNNPrimitive(what) { dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, hint) }
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError!
     }
 
     // Backward weights: diff_W = Σ_n diff_dst ⋆ src, diff_b = Σ diff_dst.
@@ -93,18 +126,15 @@ final class OneDNNConvolution: @unchecked Sendable {
     private func backwardWeights(withBias: Bool) -> Result<BackwardWeights, Error> {
         if let cached = backwardWeightsCache[withBias] { return cached }
         let made = Result { () throws -> BackwardWeights in
-            var anySrc = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_format_tag_any)
-            var anyDiffWeights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_format_tag_any)
-            var anyDiffDst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_format_tag_any)
-            var biasMD = bias
-            var desc = dnnl_convolution_desc_t()
-            let status = withUnsafePointer(to: &biasMD) { b in
-                ldm_dnnl_conv_backward_weights(&desc, &anySrc, &anyDiffWeights, withBias ? b : nil, &anyDiffDst, window)
-            }
-            try OneDNN.check(status, "convolution backward-weights descriptor for \(geo)")
-            let hint = forward.descriptor
-            let p = try OneDNNPrimitive("convolution backward weights") {
-                dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, hint)
+            let p = try backwardPrimitive("convolution backward weights") { desc, alg in
+                var anySrc = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_format_tag_any)
+                var anyDiffWeights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth,
+                                                  dnnl_format_tag_any)
+                var anyDiffDst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_format_tag_any)
+                var biasMD = bias
+                return withUnsafePointer(to: &biasMD) { b in
+                    ldm_dnnl_conv_backward_weights(&desc, &anySrc, &anyDiffWeights, withBias ? b : nil, &anyDiffDst, window, alg)
+                }
             }
             return BackwardWeights(primitive: p,
                                    src: try OneDNNReorder(from: src, to: p.layout(dnnl_query_src_md)),

@@ -22,10 +22,12 @@ struct TrainingRunOptions: ParsableArguments {
 
     var configURL: URL { URL(fileURLWithPath: config) }
 
-    /// A bad LDM_BACKEND or LDM_ALLREDUCE is refused before any work, naming the variable
-    /// and the choices.
+    /// A bad LDM_BACKEND, LDM_CONV_ALGORITHM or LDM_ALLREDUCE is refused before any work,
+    /// naming the variable and the choices.
     func validate() throws {
-        if let error = ComputeBackends.environmentError() { throw ValidationError(error.description) }
+        if let error = ComputeBackends.environmentError() ?? ConvolutionAlgorithm.environmentError() {
+            throw ValidationError(error.description)
+        }
         do { _ = try AllreduceTransport.fromEnvironment() } catch { throw ValidationError("\(error)") }
     }
 

@@ -35,7 +35,7 @@ final class ComputeBackendTests: XCTestCase {
     ]
 
     /// Output and (input, weight, bias) gradients of one case on one backend.
-    func convResults(_ c: ConvCase, seed: UInt64, backend: String) -> [Tensor] {
+    static func convResults(_ c: ConvCase, seed: UInt64, backend: String) -> [Tensor] {
         ComputeBackends.withBackend(backend) {
             let x = randn([c.n, c.cin, c.h, c.w], seed: seed)
             let w = randn([c.cout, c.cin, c.k.0, c.k.1], seed: seed + 1, scale: 0.5)
@@ -50,8 +50,8 @@ final class ComputeBackendTests: XCTestCase {
 
     func testConvolutionAgreesBetweenBackends() {
         for (i, c) in Self.convCases.enumerated() {
-            let reference = convResults(c, seed: UInt64(10 * i), backend: "openblas")
-            let dnnl = convResults(c, seed: UInt64(10 * i), backend: "onednn")
+            let reference = Self.convResults(c, seed: UInt64(10 * i), backend: "openblas")
+            let dnnl = Self.convResults(c, seed: UInt64(10 * i), backend: "onednn")
             XCTAssertEqual(reference.count, dnnl.count)
             for (j, (a, b)) in zip(dnnl, reference).enumerated() {
                 if let failure = closenessFailure(a, b, atol: 2e-4, rtol: 2e-4) {
@@ -64,7 +64,7 @@ final class ComputeBackendTests: XCTestCase {
     /// Requesting only some gradients gives the same values as requesting all of them.
     func testPartialGradientsOnOneDNN() {
         let c = Self.convCases[2]
-        let all = convResults(c, seed: 5, backend: "onednn")
+        let all = Self.convResults(c, seed: 5, backend: "onednn")
         ComputeBackends.withBackend("onednn") {
             let x = randn([c.n, c.cin, c.h, c.w], seed: 5)
             let w = randn([c.cout, c.cin, c.k.0, c.k.1], seed: 6, scale: 0.5)
@@ -121,8 +121,8 @@ final class ComputeBackendTests: XCTestCase {
     /// Same inputs, same thread count: the same bits, call after call (resume relies on it).
     func testOneDNNIsDeterministicAtAFixedThreadCount() {
         let c = ConvCase(n: 8, cin: 32, h: 8, w: 8, cout: 32, k: (3, 3), stride: 1, padding: Padding2D(1))
-        let first = convResults(c, seed: 3, backend: "onednn").map(\.scalars)
-        for _ in 0..<3 { XCTAssertEqual(convResults(c, seed: 3, backend: "onednn").map(\.scalars), first) }
+        let first = Self.convResults(c, seed: 3, backend: "onednn").map(\.scalars)
+        for _ in 0..<3 { XCTAssertEqual(Self.convResults(c, seed: 3, backend: "onednn").map(\.scalars), first) }
     }
 
     func testEmptyBatchFallsBackAndStaysEmpty() {
