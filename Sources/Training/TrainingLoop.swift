@@ -142,6 +142,7 @@ extension TrainingTask {
         let writer = try TrainingCheckpointWriter(store: store, step: step, communicator: communicator)
         var state = try trainingState()
         state.computeBackend = ComputeBackends.currentName
+        if state.computeBackend == "onednn" { state.convolutionAlgorithm = ConvolutionAlgorithm.current.rawValue }
         if communicator.isRoot {
             try writeSharedCheckpointFiles(writer, state: state)
             try writer.writeJSON(TrainingStateRecord.fileName, state)

@@ -147,6 +147,9 @@ public struct TrainingStateRecord: Codable, Equatable, Sendable {
     public var emaUpdateCount: Int?
     /// The compute backend the run computed with ("onednn", "openblas"); absent in older states.
     public var computeBackend: String?
+    /// The oneDNN backend's convolution algorithm ("winograd", "direct"); absent on OpenBLAS
+    /// and in older states.
+    public var convolutionAlgorithm: String?
 
     enum CodingKeys: String, CodingKey {
         case trainer, step, seed, dataset, config
@@ -154,6 +157,6 @@ public struct TrainingStateRecord: Codable, Equatable, Sendable {
         case accumulateGradBatches = "accumulate_grad_batches", datasetCount = "dataset_count"
         case configFingerprint = "config_fingerprint", modelFingerprint = "model_fingerprint"
         case configSource = "config_source", scaleFactor = "scale_factor", emaUpdateCount = "ema_update_count"
-        case computeBackend = "compute_backend"
+        case computeBackend = "compute_backend", convolutionAlgorithm = "convolution_algorithm"
     }
 }

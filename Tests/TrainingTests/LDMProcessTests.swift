@@ -68,6 +68,8 @@ final class LDMProcessTests: XCTestCase {
         // The backend the ranks computed with is recorded and printed in the header.
         let expectedBackend = ProcessInfo.processInfo.environment[ComputeBackends.environmentVariable] ?? "onednn"
         XCTAssertEqual(sa.computeBackend, expectedBackend)
+        let expectedAlgorithm = ProcessInfo.processInfo.environment[ConvolutionAlgorithm.environmentVariable] ?? "winograd"
+        XCTAssertEqual(sa.convolutionAlgorithm, expectedBackend == "onednn" ? expectedAlgorithm : nil)
         XCTAssertTrue(two.stdout.contains("compute backend: \(expectedBackend)"), two.stdout)
         // The held-out loss is a sum over samples split between ranks: the same number.
         func heldOut(_ run: String) throws -> [Double] {
