@@ -65,8 +65,10 @@ mpirun_common_options() {
   # OpenBLAS picks kernels by CPU type; when it is pinned (e.g. on CPUs it misdetects),
   # every rank must use the same setting.
   if [ -n "${OPENBLAS_CORETYPE:-}" ]; then MPIRUN_OPTS+=(-x OPENBLAS_CORETYPE); fi
-  # The compute backend and the allreduce's transport, when forced, are forced on every rank.
+  # The compute backend, its convolution algorithm and the allreduce's transport, when
+  # forced, are forced on every rank.
   if [ -n "${LDM_BACKEND:-}" ]; then MPIRUN_OPTS+=(-x LDM_BACKEND); fi
+  if [ -n "${LDM_CONV_ALGORITHM:-}" ]; then MPIRUN_OPTS+=(-x LDM_CONV_ALGORITHM); fi
   if [ -n "${LDM_ALLREDUCE:-}" ]; then MPIRUN_OPTS+=(-x LDM_ALLREDUCE); fi
   # Open MPI refuses to start as root without this (containers often run as root).
   if [ "$(id -u)" -eq 0 ]; then MPIRUN_OPTS+=(--allow-run-as-root); fi
