@@ -42,12 +42,16 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
         return try body()
     }
 
-    /// Whether to ask oneDNN for Winograd on this shape. Below 16 input channels (an image's
-    /// or a latent's first convolution) its transforms cost more than they save, and on maps
-    /// smaller than its 4×4 output tile (a UNet's 2×2 bottom) most of each tile is padding:
-    /// both run about twice as long as the direct kernels there.
+    /// Whether to ask oneDNN for Winograd on this shape: where it ran faster than the direct
+    /// kernels, forward and both gradients together, on AVX-512 (docs/PERFORMANCE.md). Its
+    /// transforms cost more than they save on few channels (an image's or a latent's first
+    /// convolution, 16 → 16), on maps smaller than its 4×4 output tile (a UNet's 2×2 bottom:
+    /// most of each tile is padding) and on fewer than 16 tiles in all (a 4×4 map below batch
+    /// 16, as in sampling): each runs 1.2–4× as long as the direct kernels there.
     func triesWinograd(_ geo: ConvGeometry) -> Bool {
-        self == .winograd && geo.kernelHeight == 3 && geo.kernelWidth == 3 && geo.stride == 1
-            && geo.inChannels >= 16 && geo.outHeight >= 4 && geo.outWidth >= 4
+        let tiles = geo.batch * ((geo.outHeight + 3) / 4) * ((geo.outWidth + 3) / 4)
+        return self == .winograd && geo.kernelHeight == 3 && geo.kernelWidth == 3 && geo.stride == 1
+            && geo.inChannels >= 16 && geo.inChannels + geo.outChannels >= 48
+            && geo.outHeight >= 4 && geo.outWidth >= 4 && tiles >= 16
     }
 }

@@ -22,13 +22,13 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     private let lock = NSLock()
 
     var summary: String {
-        let probe = ConvGeometry(input: [1, 16, 8, 8], weight: [16, 16, 3, 3], stride: 1, padding: .init(1))
+        let probe = ConvGeometry(input: [4, 64, 8, 8], weight: [64, 64, 3, 3], stride: 1, padding: .init(1))
         func implementation(_ algorithm: ConvolutionAlgorithm) -> String {
             (try? OneDNNConvolution(probe, hasBias: false, preferring: algorithm))?.forward.implementation
                 ?? "no convolution primitive"
         }
         let direct = implementation(.direct), preferred = implementation(ConvolutionAlgorithm.current)
-        let convolutions = preferred == direct ? direct : "\(preferred) for 3×3 stride 1, else \(direct)"
+        let convolutions = preferred == direct ? direct : "\(preferred) where it pays, else \(direct)"
         return "onednn (convolutions \(convolutions), GEMM dnnl_sgemm, \(Parallel.threadCount) threads)"
     }
 

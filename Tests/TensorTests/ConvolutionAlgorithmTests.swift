@@ -15,15 +15,15 @@ final class ConvolutionAlgorithmTests: XCTestCase {
     typealias ConvCase = ComputeBackendTests.ConvCase
 
     /// Shapes Winograd takes: odd maps (partial 4×4 tiles), channel counts off the block of
-    /// 16, batch 1, no padding, the models' own shapes, and the 4×4 floor.
+    /// 16, batch 1, no padding, the models' own shapes, and the floor of 16 tiles of 4×4.
     static let winogradCases: [ConvCase] = [
-        ConvCase(n: 2, cin: 32, h: 9, w: 7, cout: 24, k: (3, 3), stride: 1, padding: Padding2D(1)),
-        ConvCase(n: 1, cin: 16, h: 5, w: 6, cout: 16, k: (3, 3), stride: 1, padding: Padding2D(1), bias: false),
-        ConvCase(n: 3, cin: 20, h: 8, w: 8, cout: 5, k: (3, 3), stride: 1, padding: Padding2D(1)),
-        ConvCase(n: 2, cin: 16, h: 11, w: 9, cout: 17, k: (3, 3), stride: 1, padding: Padding2D(0)),
+        ConvCase(n: 3, cin: 32, h: 9, w: 7, cout: 24, k: (3, 3), stride: 1, padding: Padding2D(1)),
+        ConvCase(n: 1, cin: 16, h: 13, w: 17, cout: 32, k: (3, 3), stride: 1, padding: Padding2D(1), bias: false),
+        ConvCase(n: 4, cin: 20, h: 8, w: 8, cout: 29, k: (3, 3), stride: 1, padding: Padding2D(1)),
+        ConvCase(n: 3, cin: 16, h: 11, w: 9, cout: 33, k: (3, 3), stride: 1, padding: Padding2D(0)),
         ConvCase(n: 2, cin: 64, h: 32, w: 32, cout: 64, k: (3, 3), stride: 1, padding: Padding2D(1)),
         ConvCase(n: 2, cin: 128, h: 16, w: 16, cout: 128, k: (3, 3), stride: 1, padding: Padding2D(1)),
-        ConvCase(n: 4, cin: 128, h: 4, w: 4, cout: 128, k: (3, 3), stride: 1, padding: Padding2D(1)),
+        ConvCase(n: 16, cin: 128, h: 4, w: 4, cout: 128, k: (3, 3), stride: 1, padding: Padding2D(1)),
     ]
 
     func geometry(_ c: ConvCase) -> ConvGeometry {
@@ -47,10 +47,12 @@ final class ConvolutionAlgorithmTests: XCTestCase {
             XCTAssertEqual(conv.algorithm, dnnl_convolution_winograd, "\(geometry(c))")
             XCTAssertTrue(conv.forward.implementation.contains("wino"), conv.forward.implementation)
         }
-        // A 3-channel input, a 2×2 map, stride 2 and 1×1 run the direct kernels; so does
-        // asymmetric padding, which oneDNN's Winograd kernels do not take.
+        // A 3-channel input, 16 → 16, a 2×2 map, a 4×4 map at batch 2, stride 2 and 1×1 run
+        // the direct kernels; so does asymmetric padding, which oneDNN's Winograd does not take.
         let directCases = [ConvCase(n: 2, cin: 3, h: 16, w: 16, cout: 64, k: (3, 3), stride: 1, padding: Padding2D(1)),
-                           ConvCase(n: 2, cin: 16, h: 7, w: 8, cout: 16, k: (3, 3), stride: 1,
+                           ConvCase(n: 4, cin: 16, h: 16, w: 16, cout: 16, k: (3, 3), stride: 1, padding: Padding2D(1)),
+                           ConvCase(n: 2, cin: 128, h: 4, w: 4, cout: 128, k: (3, 3), stride: 1, padding: Padding2D(1)),
+                           ConvCase(n: 4, cin: 16, h: 7, w: 8, cout: 32, k: (3, 3), stride: 1,
                                     padding: Padding2D(top: 0, bottom: 2, left: 1, right: 0)),
                            ConvCase(n: 4, cin: 128, h: 2, w: 2, cout: 128, k: (3, 3), stride: 1, padding: Padding2D(1)),
                            ConvCase(n: 2, cin: 32, h: 8, w: 8, cout: 32, k: (3, 3), stride: 2, padding: Padding2D(1)),
