@@ -7,6 +7,7 @@ enum BenchmarkSuite {
         ("gemm", GEMMBenchmark.run),
         ("memory", MemoryBenchmark.run),
         ("conv", ConvBenchmark.run),
+        ("winograd", WinogradBenchmark.run),
         ("nnops", NNOpsBenchmark.run),
         ("latentcache", LatentCacheBenchmark.run),
         ("unet", UNetBenchmark.run),

@@ -60,7 +60,8 @@ public enum ComputeBackends {
         }
     }
 
-    /// Throws the clear error for a bad `LDM_BACKEND` (commands call it before any work).
+    /// Throws the clear error for a bad `LDM_BACKEND` or `LDM_CONV_ALGORITHM` (commands call it
+    /// before any work).
     public static func validateEnvironment() throws {
         if let error = environmentError() ?? ConvolutionAlgorithm.environmentError() { throw error }
     }

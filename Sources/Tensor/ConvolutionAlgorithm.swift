@@ -33,6 +33,18 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
         return ConvolutionAlgorithm(rawValue: raw) ?? .winograd
     }
 
+    /// Whether Winograd is asked for on every 3×3 stride-1 shape rather than only where it
+    /// pays: for measuring where it pays (`Benchmarks winograd`).
+    nonisolated(unsafe) public private(set) static var onEveryShape = false
+
+    /// Runs `body` asking for Winograd on every 3×3 stride-1 shape. For benchmarks.
+    public static func withWinogradOnEveryShape<T>(_ body: () throws -> T) rethrows -> T {
+        let saved = onEveryShape
+        onEveryShape = true
+        defer { onEveryShape = saved }
+        return try with(.winograd, body)
+    }
+
     /// Runs `body` with `algorithm`, then restores the previous one. For tests comparing the
     /// two; not thread-safe against concurrent kernels.
     public static func with<T>(_ algorithm: ConvolutionAlgorithm, _ body: () throws -> T) rethrows -> T {
@@ -43,15 +55,17 @@ public enum ConvolutionAlgorithm: String, CaseIterable, Sendable {
     }
 
     /// Whether to ask oneDNN for Winograd on this shape: where it ran faster than the direct
-    /// kernels, forward and both gradients together, on AVX-512 (docs/PERFORMANCE.md). Its
-    /// transforms cost more than they save on few channels (an image's or a latent's first
-    /// convolution, 16 → 16), on maps smaller than its 4×4 output tile (a UNet's 2×2 bottom:
-    /// most of each tile is padding) and on fewer than 16 tiles in all (a 4×4 map below batch
-    /// 16, as in sampling): each runs 1.2–4× as long as the direct kernels there.
+    /// kernels, forward and both gradients together, reorders included, on AVX-512
+    /// (`Benchmarks winograd`, docs/PERFORMANCE.md). Its transforms cost more than they save
+    /// on few channels (a latent's first convolution, 16 → 16), on maps smaller than its 4×4
+    /// output tile (a UNet's 2×2 bottom: most of each tile is padding) and on fewer than 32
+    /// tiles over the batch (a 4×4 map below batch 32, as in sampling): 1.0–3.3× the direct
+    /// kernels' time there.
     func triesWinograd(_ geo: ConvGeometry) -> Bool {
+        guard self == .winograd && geo.kernelHeight == 3 && geo.kernelWidth == 3 && geo.stride == 1 else { return false }
         let tiles = geo.batch * ((geo.outHeight + 3) / 4) * ((geo.outWidth + 3) / 4)
-        return self == .winograd && geo.kernelHeight == 3 && geo.kernelWidth == 3 && geo.stride == 1
-            && geo.inChannels >= 16 && geo.inChannels + geo.outChannels >= 48
-            && geo.outHeight >= 4 && geo.outWidth >= 4 && tiles >= 16
+        return Self.onEveryShape
+            || (geo.inChannels >= 16 && geo.inChannels + geo.outChannels >= 48
+                && geo.outHeight >= 4 && geo.outWidth >= 4 && tiles >= 32)
     }
 }

@@ -16,13 +16,14 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
 
     private struct Key: Hashable {
         let input: [Int], weight: [Int], stride: Int, padding: Padding2D, bias: Bool, algorithm: ConvolutionAlgorithm
+        let winogradOnEveryShape: Bool
     }
 
     private var convolutions: [Key: OneDNNConvolution?] = [:]
     private let lock = NSLock()
 
     var summary: String {
-        let probe = ConvGeometry(input: [4, 64, 8, 8], weight: [64, 64, 3, 3], stride: 1, padding: .init(1))
+        let probe = ConvGeometry(input: [8, 64, 8, 8], weight: [64, 64, 3, 3], stride: 1, padding: .init(1))
         func implementation(_ algorithm: ConvolutionAlgorithm) -> String {
             (try? OneDNNConvolution(probe, hasBias: false, preferring: algorithm))?.forward.implementation
                 ?? "no convolution primitive"
@@ -47,7 +48,8 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         guard geo.batch > 0 else { return nil }
         let key = Key(input: [geo.batch, geo.inChannels, geo.height, geo.width],
                       weight: [geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth],
-                      stride: geo.stride, padding: geo.padding, bias: hasBias, algorithm: ConvolutionAlgorithm.current)
+                      stride: geo.stride, padding: geo.padding, bias: hasBias, algorithm: ConvolutionAlgorithm.current,
+                      winogradOnEveryShape: ConvolutionAlgorithm.onEveryShape)
         lock.lock()
         defer { lock.unlock() }
         if let cached = convolutions[key] { return cached }

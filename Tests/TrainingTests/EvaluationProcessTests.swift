@@ -152,7 +152,11 @@ final class EvaluationProcessTests: XCTestCase {
         XCTAssertEqual(fa.network, "classifier")
         XCTAssertTrue(fa.fd.isFinite && fa.fd > 0, "\(fa.fd)")
         XCTAssertEqual(fa.fd, fb.fd, accuracy: 1e-6 * max(1, fa.fd))
-        XCTAssertEqual(a.metrics["psnr"]?.mean ?? .nan, b.metrics["psnr"]?.mean ?? 0, accuracy: 1e-9)
+        // Ranks see other batch sizes, and the convolution algorithm follows the batch
+        // (Winograd from 32 tiles): the same images to rounding. One image missed or counted
+        // twice moves the mean by about 1e-2.
+        let psnr = try XCTUnwrap(a.metrics["psnr"]?.mean)
+        XCTAssertEqual(psnr, b.metrics["psnr"]?.mean ?? .nan, accuracy: 1e-6 * max(1, abs(psnr)))
         XCTAssertTrue(FileManager.default.fileExists(atPath: tiny.run("a1.png").path))
         XCTAssertTrue(one.stdout.contains("rFD classifier"), one.stdout)
     }
