@@ -15,8 +15,9 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
     let name = "onednn"
 
     private struct Key: Hashable {
-        let input: [Int], weight: [Int], stride: Int, padding: Padding2D, bias: Bool, algorithm: ConvolutionAlgorithm
-        let winogradOnEveryShape: Bool
+        let input: [Int], weight: [Int], stride: Int, padding: Padding2D, bias: Bool
+        /// Whether Winograd is asked for first (`ConvolutionAlgorithm.triesWinograd`).
+        let winograd: Bool
     }
 
     private var convolutions: [Key: OneDNNConvolution?] = [:]
@@ -48,12 +49,12 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         guard geo.batch > 0 else { return nil }
         let key = Key(input: [geo.batch, geo.inChannels, geo.height, geo.width],
                       weight: [geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth],
-                      stride: geo.stride, padding: geo.padding, bias: hasBias, algorithm: ConvolutionAlgorithm.current,
-                      winogradOnEveryShape: ConvolutionAlgorithm.onEveryShape)
+                      stride: geo.stride, padding: geo.padding, bias: hasBias,
+                      winograd: ConvolutionAlgorithm.current.triesWinograd(geo))
         lock.lock()
         defer { lock.unlock() }
         if let cached = convolutions[key] { return cached }
-        let made = try? OneDNNConvolution(geo, hasBias: hasBias, preferring: key.algorithm)
+        let made = try? OneDNNConvolution(geo, hasBias: hasBias, preferring: key.winograd ? .winograd : .direct)
         convolutions[key] = .some(made)
         return made
     }

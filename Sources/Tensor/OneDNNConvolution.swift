@@ -27,29 +27,22 @@ final class OneDNNConvolution: @unchecked Sendable {
         src = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_nchw)
         weights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_oihw)
         dst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_nchw)
-        bias = OneDNN.vector(geo.outChannels)
+        let bias = OneDNN.vector(geo.outChannels)
+        self.bias = bias
         let candidates = preference.triesWinograd(geo) ? [dnnl_convolution_winograd, dnnl_convolution_direct]
                                                        : [dnnl_convolution_direct]
-        var made: (OneDNNPrimitive, dnnl_alg_kind_t)?
-        var lastError: Error?
-        for alg in candidates where made == nil {
+        let (forward, algorithm) = try Self.firstTaken(candidates) { alg in
             var anySrc = OneDNN.plain(geo.batch, geo.inChannels, geo.height, geo.width, dnnl_format_tag_any)
             var anyWeights = OneDNN.plain(geo.outChannels, geo.inChannels, geo.kernelHeight, geo.kernelWidth, dnnl_format_tag_any)
             var anyDst = OneDNN.plain(geo.batch, geo.outChannels, geo.outHeight, geo.outWidth, dnnl_format_tag_any)
             var biasMD = bias
             var desc = dnnl_convolution_desc_t()
-            do {
-                let status = withUnsafePointer(to: &biasMD) { b in
-                    ldm_dnnl_conv_forward(&desc, &anySrc, &anyWeights, hasBias ? b : nil, &anyDst, window, alg)
-                }
-                try OneDNN.check(status, "convolution forward descriptor for \(geo)")
-                let p = try OneDNNPrimitive("convolution forward") { dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, nil) }
-                made = (p, alg)
-            } catch {
-                lastError = error
+            let status = withUnsafePointer(to: &biasMD) { b in
+                ldm_dnnl_conv_forward(&desc, &anySrc, &anyWeights, hasBias ? b : nil, &anyDst, window, alg)
             }
+            try OneDNN.check(status, "convolution forward descriptor for \(geo)")
+            return try OneDNNPrimitive("convolution forward") { dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, nil) }
         }
-        guard let (forward, algorithm) = made else { throw lastError! }
         self.forward = forward
         self.algorithm = algorithm
         forwardSrc = try OneDNNReorder(from: src, to: forward.layout(dnnl_query_src_md))
@@ -101,18 +94,23 @@ final class OneDNNConvolution: @unchecked Sendable {
     private func backwardPrimitive(_ what: String,
                                    _ describe: (inout dnnl_convolution_desc_t, dnnl_alg_kind_t) -> dnnl_status_t) throws -> OneDNNPrimitive {
         let algorithms = algorithm == dnnl_convolution_direct ? [algorithm] : [algorithm, dnnl_convolution_direct]
-        var lastError: Error?
+        return try Self.firstTaken(algorithms) { alg in
+            var desc = dnnl_convolution_desc_t()
+            try OneDNN.check(describe(&desc, alg), "\(what) descriptor for \(geo)")
+            let hint = alg == algorithm ? forward.descriptor : nil
+            return try OneDNNPrimitive(what) { dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, hint) }
+        }.0
+    }
+
+    /// The first of `algorithms` oneDNN makes a primitive for, and which it was; the last
+    /// refusal when none.
+    private static func firstTaken(_ algorithms: [dnnl_alg_kind_t],
+                                   _ make: (dnnl_alg_kind_t) throws -> OneDNNPrimitive) throws -> (OneDNNPrimitive, dnnl_alg_kind_t) {
+        var refusal: Error?
         for alg in algorithms {
-            do {
-                var desc = dnnl_convolution_desc_t()
-                try OneDNN.check(describe(&desc, alg), "\(what) descriptor for \(geo)")
-                let hint = alg == algorithm ? forward.descriptor : nil
-                return try OneDNNPrimitive(what) { dnnl_primitive_desc_create(&$0, &desc, nil, OneDNN.engine, hint) }
-            } catch {
-                lastError = error
-            }
+            do { return (try make(alg), alg) } catch { refusal = error }
         }
-        throw lastError!
+        throw refusal!
     }
 
     // Backward weights: diff_W = Σ_n diff_dst ⋆ src, diff_b = Σ diff_dst.

@@ -25,9 +25,7 @@ struct TrainingRunOptions: ParsableArguments {
     /// A bad LDM_BACKEND, LDM_CONV_ALGORITHM or LDM_ALLREDUCE is refused before any work,
     /// naming the variable and the choices.
     func validate() throws {
-        if let error = ComputeBackends.environmentError() ?? ConvolutionAlgorithm.environmentError() {
-            throw ValidationError(error.description)
-        }
+        do { try ComputeBackends.validateEnvironment() } catch { throw ValidationError("\(error)") }
         do { _ = try AllreduceTransport.fromEnvironment() } catch { throw ValidationError("\(error)") }
     }
 
