@@ -81,7 +81,7 @@ let package = Package(
         .executableTarget(name: "MPITestHarness", dependencies: ["Distributed", "Tensor"], path: "Tests/MPITestHarness"),
 
         // Side-by-side performance runs: `swift run -c release Benchmarks`.
-        .executableTarget(name: "Benchmarks", dependencies: ["Tensor", "NN", "Data", "Distributed", "Models", "LatentCache", "Diffusion"], path: "Benchmarks",
+        .executableTarget(name: "Benchmarks", dependencies: ["Tensor", "NN", "Data", "Distributed", "Models", "LatentCache", "Diffusion", "Training"], path: "Benchmarks",
                           exclude: ["pytorch_conv.py", "pytorch_reference.py"]),
     ],
     swiftLanguageModes: [.v5]

@@ -14,6 +14,7 @@ enum BenchmarkSuite {
         ("autoencoder", AutoencoderBenchmark.run),
         ("update", WeightUpdateBenchmark.run),
         ("allreduce", AllreduceBenchmark.run),
+        ("sharded", ShardedUpdateBenchmark.run),
     ]
 
     static func runAll(arguments: [String]) {

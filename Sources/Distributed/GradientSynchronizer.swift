@@ -42,6 +42,8 @@ public final class GradientSynchronizer {
     public let allreduceTime = Stopwatch()
     /// Overlapped: time spent after backward waiting for buckets still in flight.
     public let waitTime = Stopwatch()
+    /// Time in `gather` (a sharded weight update's all-gather of the new weights).
+    public let gatherTime = Stopwatch()
     /// Set by `enableOverlap()` on several ranks.
     private var overlapped: OverlappedAllreduce?
     public var overlapsBackward: Bool { overlapped != nil }
@@ -94,16 +96,23 @@ public final class GradientSynchronizer {
     /// Replaces every parameter's gradient with its mean over all ranks. A parameter without
     /// a gradient counts as zeros, and has one afterwards on every rank, so optimisers see
     /// the same set of gradients everywhere (and the same with one rank as with many).
-    public func synchronize() throws {
+    ///
+    /// With `keeping`, only the parameters at those indices get the mean (the rest lose their
+    /// gradient): a rank's share when the weight update is sharded, which saves copying the
+    /// other ranks' shares out of the blocking allreduce.
+    public func synchronize(keeping owned: Range<Int>? = nil) throws {
         guard communicator.size > 1 else {
             for p in parameters where p.grad == nil { p.grad = Tensor(zeros: p.shape) }
             return
         }
         if let overlapped, overlapped.isActive {
             try synchronizeTime.time { try overlapped.finish() }
-            return
+        } else {
+            try synchronizeTime.time { try reduceBuckets(keeping: owned) }
         }
-        try synchronizeTime.time { try reduceBuckets() }
+        if let owned {
+            for i in parameters.indices where !owned.contains(i) { parameters[i].grad = nil }
+        }
     }
 
     /// Reduces buckets during the backward passes made with `backward(_:reduce: true)` from now
@@ -125,7 +134,11 @@ public final class GradientSynchronizer {
     /// The overlapped path's buckets, in launch order (planned at its first synchronisation).
     var overlappedBuckets: [OverlappedAllreduce.Bucket] { overlapped?.buckets ?? [] }
 
-    private func sharedMemoryAllreduce() throws -> SharedMemoryAllreduce? {
+    /// Whether the ranks share a machine and the blocking path uses its memory (made here
+    /// when not yet: a collective).
+    public func sharedMemoryAvailable() throws -> Bool { try sharedMemoryAllreduce() != nil }
+
+    func sharedMemoryAllreduce() throws -> SharedMemoryAllreduce? {
         if let made = sharedAllreduce { return made }
         let made = transport == .mpi ? nil
             : try SharedMemoryAllreduce.make(communicator: communicator, capacity: buckets.map(\.elementCount).max() ?? 0)
@@ -133,7 +146,7 @@ public final class GradientSynchronizer {
         return made
     }
 
-    private func reduceBuckets() throws {
+    private func reduceBuckets(keeping owned: Range<Int>?) throws {
         let worldSize = Float(communicator.size)
         let shared = try sharedMemoryAllreduce()
         for (bucket, storage) in zip(buckets, bucketStorage) {
@@ -149,8 +162,12 @@ public final class GradientSynchronizer {
             }
             if let shared {
                 try allreduceTime.time { try shared.average(count: bucket.elementCount) }
-                copyBucketGradients(from: shared.result, into: parameters, indices: bucket.parameterIndices,
-                                    offsets: bucket.offsets)
+                let kept = bucket.parameterIndices.clamped(to: owned ?? bucket.parameterIndices)
+                if !kept.isEmpty {
+                    let first = kept.lowerBound - bucket.parameterIndices.lowerBound
+                    copyBucketGradients(from: shared.result, into: parameters, indices: kept,
+                                        offsets: Array(bucket.offsets[first..<first + kept.count]))
+                }
             } else {
                 try allreduceTime.time { try communicator.allreduce(storage.buffer, op: .sum) }
                 unpackAveragedGradients(from: flat, elementCount: bucket.elementCount, worldSize: worldSize,

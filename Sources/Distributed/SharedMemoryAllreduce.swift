@@ -32,9 +32,13 @@ final class SharedMemoryAllreduce {
         self.capacity = capacity
     }
 
-    private func contribution(of r: Int) -> UnsafeMutablePointer<Float> {
+    /// Rank `r`'s region (`capacity` floats that are its own; rank 0's is followed by the result).
+    func contribution(of r: Int) -> UnsafeMutablePointer<Float> {
         memory.region(of: r).assumingMemoryBound(to: Float.self)
     }
+
+    /// Returns once every rank has called it, every rank's writes then visible to all. A collective.
+    func synchronize() throws { try memory.synchronize() }
 
     /// Where this rank writes its values before `average(count:)`.
     var contribution: UnsafeMutablePointer<Float> { contribution(of: rank) }

@@ -89,11 +89,20 @@ public final class ExponentialMovingAverage {
         }
 
         /// Moves every shadow not taken.
-        public func finish() {
+        public func finish() { finish(where: { _ in true }) }
+
+        /// Moves the shadows not taken of `parameters` only: a rank's share of a sharded
+        /// update, whose other shadows move on the ranks that own them.
+        public func finish(movingOnly parameters: [Tensor]) {
+            let mine = Set(parameters.map(ObjectIdentifier.init))
+            finish(where: { mine.contains(ObjectIdentifier($0)) })
+        }
+
+        private func finish(where included: (Tensor) -> Bool) {
             precondition(!finished, "EMA update finished twice")
             finished = true
             let w = weight
-            for (i, pair) in pairs.pairs.enumerated() where !moved[i] {
+            for (i, pair) in pairs.pairs.enumerated() where !moved[i] && included(pair.parameter) {
                 let s = pair.shadow.pointer, q = pair.parameter.pointer
                 Parallel.forRange(pair.shadow.count, grain: 32768) { r in
                     ldm_ema_update_f32(s + r.lowerBound, q + r.lowerBound, Int64(r.count), w)

@@ -84,6 +84,11 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
     /// Off by default: on one node with a rank per core it measured no faster (paired runs,
     /// docs/DISTRIBUTED.md); it is for links slow enough that the transfer can be hidden.
     public var overlapAllreduce: Bool = false
+    /// With several ranks on one machine, each rank runs the weight update (gradient norm,
+    /// AdamW, EMA) on its share of the parameters and the ranks gather the new weights (ZeRO
+    /// stage 1), instead of every rank updating all of them. Same bits either way. The LDM
+    /// trainer's.
+    public var shardWeightUpdate: Bool = true
     /// Global-norm gradient clipping (0 = off).
     public var gradientClip: Float = 0
     /// Retention: the newest `keep_last` checkpoints are kept…
@@ -105,7 +110,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         case maxSteps = "max_steps", accumulateGradBatches = "accumulate_grad_batches", scaleLR = "scale_lr"
         case logEvery = "log_every", imageEvery = "image_every", checkpointEvery = "checkpoint_every"
         case evaluationImages = "evaluation_images", runDirectory = "run_dir", bucketMiB = "bucket_mib"
-        case overlapAllreduce = "overlap_allreduce"
+        case overlapAllreduce = "overlap_allreduce", shardWeightUpdate = "shard_weight_update"
         case gradientClip = "gradient_clip", keepLast = "keep_last", keepEvery = "keep_every"
         case syncBatchNorm = "sync_batchnorm", lrSchedule = "lr_schedule"
     }
@@ -124,6 +129,7 @@ public struct TrainerConfig: Codable, Equatable, Sendable {
         runDirectory = try c.decodeIfPresent(String.self, forKey: .runDirectory) ?? d.runDirectory
         bucketMiB = try c.decodeIfPresent(Int.self, forKey: .bucketMiB) ?? d.bucketMiB
         overlapAllreduce = try c.decodeIfPresent(Bool.self, forKey: .overlapAllreduce) ?? d.overlapAllreduce
+        shardWeightUpdate = try c.decodeIfPresent(Bool.self, forKey: .shardWeightUpdate) ?? d.shardWeightUpdate
         gradientClip = try c.decodeIfPresent(Float.self, forKey: .gradientClip) ?? d.gradientClip
         keepLast = try c.decodeIfPresent(Int.self, forKey: .keepLast) ?? d.keepLast
         keepEvery = try c.decodeIfPresent(Int.self, forKey: .keepEvery) ?? d.keepEvery

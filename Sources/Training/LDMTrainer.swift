@@ -24,6 +24,9 @@ public final class LDMTrainer: TrainingTask {
     public let ema: ExponentialMovingAverage?
     let optimizer: AdamW
     let synchronizer: GradientSynchronizer
+    /// Each rank's share of the weight update, with several ranks on one machine (nil: every
+    /// rank updates every parameter).
+    let shardedUpdate: ShardedWeightUpdate?
     public internal(set) var reader: LatentCacheReader
     let cacheDirectory: URL
     /// Posterior noise of the cached latents (same on every rank: global batch, sliced).
@@ -101,6 +104,8 @@ public final class LDMTrainer: TrainingTask {
         try synchronizer.verifyShapesMatch(names: model.namedParameters().map(\.0))
         if config.trainer.overlapAllreduce { try synchronizer.enableOverlap() }
         try communicator.broadcast(model.parameters() + model.namedBuffers().map(\.1), root: 0)
+        shardedUpdate = try ShardedWeightUpdate.make(enabled: config.trainer.shardWeightUpdate, optimizer: optimizer,
+                                                     synchronizer: synchronizer)
         // The EMA starts from the broadcast weights, so it is the same on every rank.
         ema = config.model.ema.enabled
             ? ExponentialMovingAverage(model: model, decay: config.model.ema.decay, usesUpdateCount: config.model.ema.useNumUpdates)
@@ -160,6 +165,7 @@ public final class LDMTrainer: TrainingTask {
             learningRate.description,
         ]
         if let schedule = config.trainer.lrSchedule { lines.append(schedule.description) }
+        if let shardedUpdate { lines.append(shardedUpdate.description) }
         if !config.model.scaleByStd || !scaleFactorPending { lines.append("scale_factor: \(model.scaleFactor)") }
         return lines
     }
@@ -191,11 +197,15 @@ public final class LDMTrainer: TrainingTask {
         let rate = learningRate.learningRate * config.trainer.learningRateFactor(step: step)
         optimizer.learningRate = rate
         metrics["lr"] = Float(rate)
-        try synchronizer.synchronize()
-        updateTime.time {
+        try synchronizer.synchronize(keeping: shardedUpdate?.owned)
+        let maxNorm = config.trainer.gradientClip > 0 ? config.trainer.gradientClip : .infinity
+        try updateTime.time {
             // The norm before clipping, every step (a spike here is the first sign of trouble).
-            metrics["grad_norm"] = optimizer.clipAndStep(maxNorm: config.trainer.gradientClip > 0 ? config.trainer.gradientClip : .infinity,
-                                                         averaging: ema, of: ema == nil ? nil : model)
+            if let shardedUpdate {
+                metrics["grad_norm"] = try shardedUpdate.step(maxNorm: maxNorm, averaging: ema, of: model)
+            } else {
+                metrics["grad_norm"] = optimizer.clipAndStep(maxNorm: maxNorm, averaging: ema, of: ema == nil ? nil : model)
+            }
             optimizer.zeroGrad()
         }
         warnTruncationOnce()
@@ -246,13 +256,25 @@ public final class LDMTrainer: TrainingTask {
 
     func afterStep() throws {
         let atEnd = step == config.trainer.maxSteps
-        if config.evaluation.every > 0 && step % config.evaluation.every == 0 || atEnd { try evaluateHeldOut() }
-        if config.sampling.every > 0 && step % config.sampling.every == 0 || atEnd { try writeSampleGrid() }
+        let evaluating = config.evaluation.every > 0 && step % config.evaluation.every == 0 || atEnd
+        let sampling = config.sampling.every > 0 && step % config.sampling.every == 0 || atEnd
+        if evaluating || sampling { try gatherShadows() }
+        if evaluating { try evaluateHeldOut() }
+        if sampling { try writeSampleGrid() }
     }
+
+    /// Every EMA shadow up to date on every rank (a sharded update moves each rank's share
+    /// only). A collective; called before anything reads the shadows.
+    func gatherShadows() throws {
+        if let shardedUpdate, let ema { try shardedUpdate.gatherShadows(of: ema) }
+    }
+
+    func prepareCheckpoint() throws { try gatherShadows() }
 
     /// Runs `body` with the EMA weights in the model (the trained ones otherwise).
     func withEvaluationWeights<T>(_ body: () throws -> T) rethrows -> T {
         guard let ema else { return try body() }
+        precondition(shardedUpdate?.shadowsBehind != true, "EMA weights read before the sharded update's shadows were gathered")
         return try ema.withAveragedWeights(in: model, body)
     }
 
@@ -362,9 +384,11 @@ public final class LDMTrainer: TrainingTask {
     var communicationSummary: String {
         let steps = stepTime.seconds
         let allreduce = synchronizer.allreduceTime.seconds
+        let gather = synchronizer.gatherTime.seconds
         return String(format: "communication: %d steps in %.3f s; gradient allreduce %.3f s (%.2f %%); ", stepTime.calls, steps,
                       allreduce, steps > 0 ? 100 * allreduce / steps : 0)
             + CommunicationSummary.allreduceMode([synchronizer], stepSeconds: steps)
+            + (shardedUpdate == nil ? "" : "; sharded update's weight gather \(String(format: "%.3f s (%@)", gather, CommunicationSummary.percent(gather, of: steps)))")
     }
 
     /// Trains to `trainer.max_steps`, writing progress, grids, held-out losses and the model.

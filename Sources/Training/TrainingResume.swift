@@ -51,7 +51,7 @@ public enum TrainingResume {
     /// batch (the global batch is checked instead).
     public static let changeableKeys: Set<String> = [
         "trainer.max_steps", "trainer.log_every", "trainer.image_every", "trainer.checkpoint_every",
-        "trainer.evaluation_images", "trainer.run_dir", "trainer.bucket_mib", "trainer.overlap_allreduce", "trainer.keep_last",
+        "trainer.evaluation_images", "trainer.run_dir", "trainer.bucket_mib", "trainer.overlap_allreduce", "trainer.shard_weight_update", "trainer.keep_last",
         "trainer.keep_every", "data.batch_size", "data.path", "data.validation_path",
         // Where fresh weights come from: a resumed run takes its weights from the checkpoint.
         "model.ckpt_path", "model.ignore_keys",

@@ -58,6 +58,7 @@ final class MPILaunchTests: XCTestCase {
     func testOverlappedAllreduceGivesTheBlockingGradientsBitForBit() throws { try assertPasses("gradsync-overlap") }
 
     func testSharedMemoryAllreduceGivesMPIsGradientsBitForBit() throws { try assertPasses("gradsync-shared") }
+    func testShardedUpdatesGatherReachesEveryRankBitForBit() throws { try assertPasses("gather") }
 
     func testShapeMismatchNamesRankAndParameter() throws {
         try assertPasses("shape-mismatch")

@@ -293,6 +293,41 @@ func scenarioGradientSyncSharedMemory() throws {
     expect(!viaMPI.reducesThroughSharedMemory, "LDM_ALLREDUCE=mpi's transport used shared memory")
 }
 
+/// The sharded update's all-gather: each rank's share of the tensors reaches the other rank
+/// bit for bit, through shared memory (in chunks: the shares exceed its regions) and MPI.
+func scenarioGather() throws {
+    requireTwoRanks()
+    let r = comm.rank
+    let shapes: [[Int]] = [[3], [17], [1], [33, 5], [16], [100], [7, 7], [2]]
+    let owners = [0..<4, 4..<8]
+    for transport in [AllreduceTransport.automatic, .mpi] {
+        let parameters = shapes.map { Tensor(zeros: $0) }
+        let synchronizer = GradientSynchronizer(parameters: parameters, communicator: comm, bucketCapacityBytes: 256,
+                                                transport: transport)
+        // Shadows of every parameter but #5 (nil: untracked), owned as the parameters are.
+        let tensors: [Tensor?] = shapes.indices.map { $0 == 5 ? nil : Tensor(zeros: shapes[$0]) }
+        func owned(_ i: Int, rank: Int) -> [Float] {
+            values(rank: rank, count: Tensor.elementCount(shapes[i]), seed: 700 + UInt64(i))
+        }
+        for i in shapes.indices {
+            let owner = owners.firstIndex { $0.contains(i) }!
+            // What this rank holds before: its own share's values, garbage elsewhere.
+            let held = owner == r ? owned(i, rank: r) : [Float](repeating: .nan, count: Tensor.elementCount(shapes[i]))
+            tensors[i]?.pointer.update(from: held, count: held.count)
+        }
+        try synchronizer.gather(tensors, owners: owners)
+        for i in shapes.indices {
+            guard let t = tensors[i] else { continue }
+            let owner = owners.firstIndex { $0.contains(i) }!
+            let expected = owned(i, rank: owner)
+            let differ = (0..<t.count).filter { t.pointer[$0].bitPattern != expected[$0].bitPattern }.count
+            expect(differ == 0, "\(transport) tensor \(i): \(differ) of \(t.count) elements differ from rank \(owner)'s")
+        }
+        expect(synchronizer.reducesThroughSharedMemory == (transport == .automatic),
+               "\(transport): shared memory used: \(synchronizer.reducesThroughSharedMemory)")
+    }
+}
+
 func scenarioShapeMismatch() throws {
     requireTwoRanks()
     var parameters: [(name: String, shape: [Int])] = [("block.0.weight", [4, 2]), ("block.1.weight", [4, 2]), ("block.1.bias", [4])]
@@ -339,7 +374,7 @@ func scenarioLaunchEnvironment() throws {
 let scenarios: [String: () throws -> Void] = [
     "allreduce": scenarioAllreduce, "broadcast": scenarioBroadcast, "allgather": scenarioAllgather,
     "gradsync": scenarioGradientSync, "gradsync-overlap": scenarioGradientSyncOverlap,
-    "gradsync-shared": scenarioGradientSyncSharedMemory, "shape-mismatch": scenarioShapeMismatch,
+    "gradsync-shared": scenarioGradientSyncSharedMemory, "gather": scenarioGather, "shape-mismatch": scenarioShapeMismatch,
     "fail-rank-1": scenarioFailRank1, "world-size": scenarioWorldSize,
     "launch-env": scenarioLaunchEnvironment,
 ]

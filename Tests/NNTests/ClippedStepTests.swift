@@ -27,6 +27,63 @@ final class ClippedStepTests: XCTestCase {
         return all
     }
 
+    /// A weight update sharded over two ranks, simulated in one process: each replica steps
+    /// its share with the norm of the summed per-parameter squares, then takes the other's
+    /// share of weights and shadows. Both replicas end with the whole update's bits.
+    func testShardsOfTheUpdateTogetherGiveTheWholeUpdatesBits() {
+        for maxNorm: Float in [0.5, .infinity] {
+            let (model, optimizer, ema) = makeRun(seed: 5)
+            let replicas = [makeRun(seed: 5), makeRun(seed: 5)]
+            let count = optimizer.parameters.count
+            let shares = [0..<1, 1..<count]
+            var g = RandomGenerator(seed: 11)
+            for _ in 0..<3 {
+                let gw = Tensor.randomNormal([5, 7], std: 2, generator: &g), gb = Tensor.randomNormal([7], generator: &g)
+                model.w.grad = gw.copy(); model.b.grad = gb.copy()
+                let norm = optimizer.clipAndStep(maxNorm: maxNorm, averaging: ema, of: model)
+                optimizer.zeroGrad()
+
+                var squares = [Double](repeating: 0, count: count)
+                for ((m, o, _), share) in zip(replicas, shares) {
+                    m.w.grad = gw.copy(); m.b.grad = gb.copy()
+                    for (i, s) in o.squaredGradientNorms(share).enumerated() { squares[i] += s }
+                }
+                let shardedNorm = Adam.norm(ofSquares: squares)
+                XCTAssertTrue(shardedNorm.isFinite && shardedNorm > 0, "\(shardedNorm)")
+                XCTAssertEqual(shardedNorm.bitPattern, norm.bitPattern)
+                for ((m, o, e), share) in zip(replicas, shares) {
+                    o.clipAndStep(norm: shardedNorm, maxNorm: maxNorm, indices: share, averaging: e, of: m)
+                    o.zeroGrad()
+                }
+                // The gather: each replica copies the other's share of weights and shadows.
+                for (r, share) in shares.enumerated() {
+                    let (from, to) = (replicas[r], replicas[1 - r])
+                    for i in share {
+                        let name = from.1.parameters[i].0
+                        to.1.parameters[i].1.assign(from.1.parameters[i].1)
+                        if let s = from.2.stateDict()[name] { to.2.stateDict()[name]!.assign(s) }
+                    }
+                }
+            }
+            let expected = state(model, optimizer, ema)
+            for (r, (m, o, e)) in replicas.enumerated() {
+                let got = state(m, o, e)
+                for (key, bits) in expected where key.hasPrefix("param.") || key.hasPrefix("ema.") {
+                    XCTAssertTrue(bits.allSatisfy { Float(bitPattern: $0).isFinite }, key)
+                    XCTAssertEqual(got[key], bits, "max norm \(maxNorm), replica \(r): \(key)")
+                }
+                // Each replica's moments are the whole update's for its own share.
+                for i in shares[r] {
+                    let name = o.parameters[i].0
+                    for suffix in [".exp_avg", ".exp_avg_sq"] where expected["adam." + name + suffix] != nil {
+                        XCTAssertEqual(got["adam." + name + suffix], expected["adam." + name + suffix], "replica \(r): \(name + suffix)")
+                    }
+                }
+                XCTAssertEqual(e.updateCount, 3)
+            }
+        }
+    }
+
     func testEqualsClipThenStepThenAverage() {
         for maxNorm: Float in [0.5, 1e6, .infinity] {   // clipping, and a norm below the limit
             let (fusedModel, fusedOptimizer, fusedEMA) = makeRun(seed: 3)

@@ -110,6 +110,39 @@ final class LDMProcessTests: XCTestCase {
         assertBitEqual(a, b, "ldm.safetensors")
     }
 
+    /// The weight update sharded over the two ranks (the default on one machine) and
+    /// replicated on both train the same bits: weights, EMA shadows and every optimizer shard.
+    func testShardedAndReplicatedWeightUpdatesTrainTheSameBits() throws {
+        func run(_ name: String, sharded: Bool) throws -> ProcessOutcome {
+            let config = try tiny.configFile("\(name).yaml", tiny.yaml(run: name, maxSteps: 3, batch: 2, checkpointEvery: 3,
+                                                                        evaluation: "{every: 2, samples: 6}",
+                                                                        trainerExtra: ", gradient_clip: 0.05, shard_weight_update: \(sharded)"))
+            return try Launcher.ldm(["train-ldm", "--config", config.path], ranks: 2, timeout: 120)
+        }
+        let sharded = try run("sharded", sharded: true), replicated = try run("replicated", sharded: false)
+        assertSucceeded(sharded)
+        assertSucceeded(replicated)
+        XCTAssertTrue(sharded.stdout.contains("weight update: sharded over 2 ranks"), sharded.stdout)
+        XCTAssertFalse(replicated.stdout.contains("weight update: sharded"), replicated.stdout)
+        XCTAssertTrue(sharded.stdout.contains("sharded update's weight gather"), sharded.stdout)
+        let files = ["ldm.safetensors", "ema.safetensors", "optimizer.ldm.rank-00000-of-00002.safetensors",
+                     "optimizer.ldm.rank-00001-of-00002.safetensors"]
+        for file in files {
+            let a = try tensors("sharded", step: 3, file), b = try tensors("replicated", step: 3, file)
+            XCTAssertFalse(a.isEmpty, file)
+            XCTAssertTrue(a.values.allSatisfy { $0.allSatisfy(\.isFinite) }, file)
+            assertBitEqual(a, b, file)
+        }
+        // Clipping was active (every logged norm above 0.05), so the norm summed over ranks scaled the steps.
+        let norms = try String(contentsOf: tiny.run("sharded").appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["grad_norm"] as! Double }
+        XCTAssertFalse(norms.isEmpty)
+        XCTAssertTrue(norms.allSatisfy { $0.isFinite && $0 > 0.05 }, "\(norms)")
+        // The held-out loss at step 2 read the gathered shadows on both ranks.
+        let heldOut = { (run: String) in try String(contentsOf: self.tiny.run(run).appendingPathComponent("heldout.jsonl"), encoding: .utf8) }
+        XCTAssertEqual(try heldOut("sharded"), try heldOut("replicated"))
+    }
+
     func testSamplingIsTheSameOnOneAndTwoRanksAndNamesEachClass() throws {
         assertSucceeded(try trainLDM("model", ranks: 1, batch: 4, maxSteps: 2))
         let run = tiny.run("model").path

@@ -49,12 +49,13 @@ public class Adam {
         OpProfiler.measure(.other, "optimizer step") { update(gradientScale: 1, averaging: nil) }
     }
 
-    /// The update of every parameter that has a gradient, its gradient multiplied by
-    /// `gradientScale` first; with `averaging`, the shadows of the parameters stepped move in
-    /// the same pass.
-    func update(gradientScale: Float, averaging ema: ExponentialMovingAverage.Update?) {
+    /// The update of every parameter that has a gradient (of those at `indices`, all by
+    /// default), its gradient multiplied by `gradientScale` first; with `averaging`, the
+    /// shadows of the parameters stepped move in the same pass.
+    func update(gradientScale: Float, averaging ema: ExponentialMovingAverage.Update?, indices: Range<Int>? = nil) {
         let h = hyperparameters
-        for (i, (name, p)) in parameters.enumerated() {
+        for i in indices ?? parameters.indices {
+            let (name, p) = parameters[i]
             guard let g = p.grad else { continue }
             precondition(g.shape == p.shape, "Adam: gradient \(g.shape) for parameter \(name) \(p.shape)")
             var state = states[i] ?? ParameterState(step: 0, expAvg: Tensor(zeros: p.shape), expAvgSq: Tensor(zeros: p.shape))

@@ -33,7 +33,8 @@ public func clipCoefficient(norm: Float, maxNorm: Float) -> Float {
     return coefficient < 1 ? coefficient : 1
 }
 
-private func squaredNorm(_ t: Tensor) -> Double {
+/// Σ t², summed in Double over fixed blocks (the same bits at any thread count).
+func squaredNorm(_ t: Tensor) -> Double {
     let block = 4096, n = t.count, p = t.pointer
     let blocks = (n + block - 1) / block
     var partial = [Double](repeating: 0, count: blocks)
