@@ -1,9 +1,10 @@
 import Foundation
 import Tensor
 
-/// Where Winograd pays: 3×3 stride-1 convolutions (forward and both gradients, through the
-/// engine, reorders included) on the direct kernels and on Winograd, on shapes either side
-/// of the rule `ConvolutionAlgorithm` applies, in one run. oneDNN only.
+/// Where Winograd pays: 3×3 stride-1 convolutions (the forward, the input gradient and the
+/// weight gradient, each through the engine, reorders included) on the direct kernels and on
+/// Winograd, on shapes either side of the rule `ConvolutionAlgorithm` applies, in one run.
+/// oneDNN only.
 enum WinogradBenchmark {
     static func layer(_ batch: Int, _ inChannels: Int, _ outChannels: Int, _ size: Int) -> ConvBenchmark.Layer {
         ConvBenchmark.Layer(batch: batch, inChannels: inChannels, outChannels: outChannels, size: size, kernel: 3)
@@ -15,7 +16,7 @@ enum WinogradBenchmark {
         layer(16, 128, 128, 32), layer(16, 32, 32, 32), layer(16, 16, 32, 32), layer(16, 16, 16, 16), layer(16, 4, 128, 8),
         layer(32, 128, 128, 8), layer(4, 128, 128, 8), layer(2, 128, 128, 8), layer(1, 128, 128, 16),
         layer(32, 128, 128, 4), layer(16, 128, 128, 4), layer(8, 128, 128, 4), layer(2, 128, 128, 4),
-        layer(16, 512, 512, 4), layer(32, 128, 128, 2),
+        layer(16, 256, 256, 4), layer(8, 256, 256, 4), layer(16, 512, 512, 4), layer(32, 128, 128, 2),
     ]
 
     static func run() {
@@ -27,10 +28,30 @@ enum WinogradBenchmark {
     }
 
     static func report(_ layer: ConvBenchmark.Layer) {
-        let direct = ConvolutionAlgorithm.with(.direct) { ConvBenchmark.measure(layer).both }
-        let winograd = ConvolutionAlgorithm.withWinogradOnEveryShape { ConvBenchmark.measure(layer).both }
-        let engine = ConvolutionAlgorithm.with(.winograd) { ConvBenchmark.measure(layer).both }
-        print(String(format: "%@: direct %.3f ms, winograd %.3f ms (%.2f of direct); the engine's choice %.3f ms (%.2f)",
-                     layer.shape, direct * 1e3, winograd * 1e3, winograd / direct, engine * 1e3, engine / direct))
+        let direct = ConvolutionAlgorithm.with(.direct) { passes(layer) }
+        let winograd = ConvolutionAlgorithm.withWinogradOnEveryShape { passes(layer) }
+        let engine = ConvolutionAlgorithm.with(.winograd) { passes(layer) }
+        let perPass = zip(["forward", "input grad", "weight grad"], zip(direct.each, winograd.each))
+            .map { String(format: "%@ %.2f", $0, $1.1 / $1.0) }.joined(separator: ", ")
+        print(String(format: "%@: direct %.3f ms, winograd %.3f ms (%.2f of direct; %@); the engine's choice %.3f ms (%.2f)",
+                     layer.shape, direct.total * 1e3, winograd.total * 1e3, winograd.total / direct.total, perPass,
+                     engine.total * 1e3, engine.total / direct.total))
+    }
+
+    /// Best seconds of the forward, the input gradient alone and the weight and bias gradients
+    /// alone (each pass through the engine, reorders included), and their sum.
+    static func passes(_ layer: ConvBenchmark.Layer) -> (each: [Double], total: Double) {
+        var g = RandomGenerator(seed: 2)
+        let x = Tensor.randomNormal([layer.batch, layer.inChannels, layer.size, layer.size], generator: &g)
+        let w = Tensor.randomNormal([layer.outChannels, layer.inChannels, 3, 3], std: 0.03, generator: &g)
+        let b = Tensor.randomNormal([layer.outChannels], generator: &g)
+        let seed = Tensor.randomNormal([layer.batch, layer.outChannels, layer.size, layer.size], generator: &g)
+        for t in [x, w, b] { t.requiresGrad = true }
+        let pad = layer.padding
+        let forward = BenchmarkSuite.time(repeats: 10) { _ = withoutGrad { x.conv2d(weight: w, bias: b, padding: pad) } }
+        let y = x.conv2d(weight: w, bias: b, padding: pad)
+        let input = BenchmarkSuite.time(repeats: 10) { _ = gradients(of: y, wrt: [x], seed: seed) }
+        let weight = BenchmarkSuite.time(repeats: 10) { _ = gradients(of: y, wrt: [w, b], seed: seed) }
+        return ([forward, input, weight], forward + input + weight)
     }
 }
