@@ -10,6 +10,9 @@
 #                          2 ranks (the cores' shared cache, memory bandwidth and clock, and
 #                          the kernels' rate at half the batch), against which the 2-rank
 #                          run's cost of communication and synchronisation shows
+#   2 independent, full    (-p 2x1f) the same with the whole global batch each, i.e. 1x1's
+#                          work twice at once: what running beside another process costs by
+#                          itself, the ceiling of any 2-rank scaling on this machine
 #
 # and, for 2 ranks, the share of the step spent in collectives: the gradient allreduce (every
 # MPI call for its buckets, timed by GradientSynchronizer), the part of it left waiting after
@@ -35,9 +38,10 @@
 # -x MPIRUN_OPTIONS  extra mpirun options for the 2-rank runs, e.g. "--mca btl self,tcp" to
 #              send the collectives over TCP (loopback here) as between machines.
 # -k BUCKET_MIB  gradient bucket size (trainer.bucket_mib, default the config's: 25).
-# -p SETUPS    which configurations to run, e.g. "2x1" (default "1x1 1x2 2x1"; 2x1i on
-#              request); the speedup lines need 1x1. Each repeat runs every configuration once,
-#              so that a machine whose speed drifts shifts all of them alike.
+# -p SETUPS    which configurations to run, e.g. "2x1" (default "1x1 1x2 2x1"; 2x1i and
+#              2x1f on request); the speedup lines need 1x1. Each repeat runs every
+#              configuration once, so that a machine whose speed drifts shifts all of them
+#              alike, and the medians pair the runs of each repeat.
 #
 # Environment: LDM_BINARY (as Launch/train.sh), LPIPS_WEIGHTS (default
 # Checkpoints/pretrained/lpips_vgg16.safetensors), KEEP=1 keeps the run directories.
@@ -78,7 +82,7 @@ require_count "-b GLOBAL_BATCH" "$global"
 case "$overlap" in on) overlaps=true ;; off) overlaps=false ;; both) overlaps="true false" ;;
   *) die "-o must be on, off or both, got '$overlap'" ;; esac
 for setup in $setups; do
-  case "$setup" in 1x1|1x2|2x1|2x1i) ;; *) die "-p: unknown configuration '$setup' (use 1x1, 1x2, 2x1, 2x1i)" ;; esac
+  case "$setup" in 1x1|1x2|2x1|2x1i|2x1f) ;; *) die "-p: unknown configuration '$setup' (use 1x1, 1x2, 2x1, 2x1i, 2x1f)" ;; esac
 done
 case "$model" in
   autoencoder)
@@ -138,11 +142,12 @@ steps_per_second() {
       "$1/metrics.jsonl"
 }
 
-# run_independent INDEX: two single processes at once, each on half the global batch; prints
-# the steps/s of the pair (one step each: the global batch) as the run's first field.
+# run_independent INDEX SHARE: two single processes at once, each on half the global batch
+# (SHARE 2) or on all of it (SHARE 1); prints the steps/s of the pair (one step each) as the
+# run's first field.
 run_independent() {
-  local dir="$work/run-2x1i-$1" args a b
-  training_args 2 false
+  local dir="$work/run-2x1i-$1-$2" args a b
+  training_args "$2" false
   "$LAUNCH_DIR/train.sh" -n 1 -t 1 -- "${args[@]}" --max-steps "$steps" --run-dir "$dir-a" >"$dir-a.log" 2>&1 &
   a=$!
   "$LAUNCH_DIR/train.sh" -n 1 -t 1 -- "${args[@]}" --max-steps "$steps" --run-dir "$dir-b" >"$dir-b.log" 2>&1 &
@@ -178,12 +183,15 @@ for i in $(seq "$repeats"); do
   for setup in $setups; do
     ranks=${setup%x*} threads=${setup#*x}
     modes=true
-    [ "$setup" != 2x1i ] && [ "$ranks" -gt 1 ] && modes=$overlaps
+    [ "$setup" != 2x1i ] && [ "$setup" != 2x1f ] && [ "$ranks" -gt 1 ] && modes=$overlaps
     for mode in $modes; do
       # A failed run ends the benchmark (its error is printed), not a summary of empty numbers.
       if [ "$setup" = 2x1i ]; then
-        result=$(run_independent "$i") || exit 1
+        result=$(run_independent "$i" 2) || exit 1
         key=2x1-independent
+      elif [ "$setup" = 2x1f ]; then
+        result=$(run_independent "$i" 1) || exit 1
+        key=2x1-full-batch-each
       else
         result=$(run "$ranks" "$threads" "$i" "$mode") || exit 1
         key="${ranks}x${threads}"
@@ -191,7 +199,7 @@ for i in $(seq "$repeats"); do
       fi
       read -r sps allreduce wait collectives <<<"$result"
       printf '%s, run %d: %s steps/s' "$key" "$i" "$sps"
-      if [ "$ranks" -gt 1 ] && [ "$setup" != 2x1i ]; then
+      if [ "$ranks" -gt 1 ] && [ "$setup" != 2x1i ] && [ "$setup" != 2x1f ]; then
         printf ', gradient allreduce %s %% of step time' "$allreduce"
         [ "$mode" = true ] && printf ' (waiting after backward %s %%)' "$wait"
         [ "$model" = autoencoder ] && printf ', BatchNorm/d_weight collectives %s %%' "$collectives"
@@ -214,8 +222,28 @@ if [ -n "${best[1x1]:-}" ]; then
     }'
   done
 fi
-# Paired by repeat (runs of one repeat are neighbours in time): a 2-rank run against the two
-# independent processes of the same repeat, i.e. the share of the machine's bound it reaches.
+# Paired by repeat (runs of one repeat are neighbours in time, so a drifting machine moves
+# both alike): the median of the speedups.
+if [ -n "${best[1x1]:-}" ]; then
+  for key in 2x1-overlapped 2x1-blocking 1x2 2x1-independent; do
+    [ -n "${best[$key]:-}" ] || continue
+    for i in $(seq "$repeats"); do echo "${rate[$key,$i]} ${rate[1x1,$i]}"; done |
+      awk '{ print $1 / $2 }' | sort -g |
+      awk -v key="$key" '{ r[NR] = $1 } END { m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+        printf "speedup of %s over 1x1, median paired by repeat: %.2f (%.0f %% of ideal)\n", key, m, 50 * m }'
+  done
+fi
+# Two processes at once, each with 1x1's work: how fast each runs beside the other, against
+# 1x1 alone (the cores' shared cache, memory bandwidth and clock). Scaling over 1x1 cannot
+# beat 2 times this, however little the ranks communicate.
+if [ -n "${best[1x1]:-}" ] && [ -n "${best[2x1-full-batch-each]:-}" ]; then
+  for i in $(seq "$repeats"); do echo "${rate[2x1-full-batch-each,$i]} ${rate[1x1,$i]}"; done |
+    awk '{ print $1 / $2 }' | sort -g |
+    awk '{ r[NR] = $1 } END { m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2
+      printf "two processes at once with 1x1'"'"'s work each run %.0f .. %.0f %% of its speed (median %.0f %%, paired by repeat): the machine'"'"'s bound on 2-rank scaling\n", 100 * r[1], 100 * r[NR], 100 * m }'
+fi
+# Paired by repeat: a 2-rank run against the two independent processes of the same repeat,
+# i.e. the share of the machine's bound it reaches.
 for key in 2x1-blocking 2x1-overlapped; do
   [ -n "${best[$key]:-}" ] && [ -n "${best[2x1-independent]:-}" ] || continue
   for i in $(seq "$repeats"); do echo "${rate[$key,$i]} ${rate[2x1-independent,$i]}"; done |
