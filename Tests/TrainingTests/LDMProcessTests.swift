@@ -92,13 +92,19 @@ final class LDMProcessTests: XCTestCase {
         }
     }
 
+    /// Three steps of 2 samples a rank on two ranks, checkpointed at the end.
+    func trainThreeStepsOnTwoRanks(_ run: String, evaluation: String = "{every: 0, samples: 6}",
+                                   trainerExtra: String) throws -> ProcessOutcome {
+        let config = try tiny.configFile("\(run).yaml", tiny.yaml(run: run, maxSteps: 3, batch: 2, checkpointEvery: 3,
+                                                                   evaluation: evaluation, trainerExtra: trainerExtra))
+        return try Launcher.ldm(["train-ldm", "--config", config.path], ranks: 2, timeout: 120)
+    }
+
     /// The overlapped gradient allreduce (the default) and the blocking one train the same bits
     /// at two ranks, with two micro-batches per step.
     func testOverlappedAndBlockingAllreduceTrainTheSameBits() throws {
         func run(_ name: String, overlap: Bool) throws -> ProcessOutcome {
-            let config = try tiny.configFile("\(name).yaml", tiny.yaml(run: name, maxSteps: 3, batch: 2, checkpointEvery: 3,
-                                                                        trainerExtra: ", accumulate_grad_batches: 2, overlap_allreduce: \(overlap)"))
-            return try Launcher.ldm(["train-ldm", "--config", config.path], ranks: 2, timeout: 120)
+            try trainThreeStepsOnTwoRanks(name, trainerExtra: ", accumulate_grad_batches: 2, overlap_allreduce: \(overlap)")
         }
         let overlapped = try run("overlap", overlap: true), blocking = try run("blocking", overlap: false)
         assertSucceeded(overlapped)
@@ -114,10 +120,8 @@ final class LDMProcessTests: XCTestCase {
     /// replicated on both train the same bits: weights, EMA shadows and every optimizer shard.
     func testShardedAndReplicatedWeightUpdatesTrainTheSameBits() throws {
         func run(_ name: String, sharded: Bool) throws -> ProcessOutcome {
-            let config = try tiny.configFile("\(name).yaml", tiny.yaml(run: name, maxSteps: 3, batch: 2, checkpointEvery: 3,
-                                                                        evaluation: "{every: 2, samples: 6}",
-                                                                        trainerExtra: ", gradient_clip: 0.05, shard_weight_update: \(sharded)"))
-            return try Launcher.ldm(["train-ldm", "--config", config.path], ranks: 2, timeout: 120)
+            try trainThreeStepsOnTwoRanks(name, evaluation: "{every: 2, samples: 6}",
+                                          trainerExtra: ", gradient_clip: 0.05, shard_weight_update: \(sharded)")
         }
         let sharded = try run("sharded", sharded: true), replicated = try run("replicated", sharded: false)
         assertSucceeded(sharded)
