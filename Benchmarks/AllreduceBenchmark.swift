@@ -9,28 +9,19 @@ import Tensor
 /// memory, alternating, so both see the same machine.
 enum AllreduceBenchmark {
     static func run() {
-        let comm: Communicator
-        do { comm = try Communicators.make() } catch { print("allreduce: \(error)"); return }
-        guard comm.size > 1 else {
-            print("allreduce: needs several ranks (mpirun -np 2 .build/release/Benchmarks allreduce)")
-            return
-        }
+        guard let comm = RankTiming.ranks(for: "allreduce") else { return }
         var g = RandomGenerator(seed: 1 + UInt64(comm.rank))
         let unet = UNetModel(UNetBenchmark.config(), generator: &g)
         let parameters = unet.parameters()
         let grads = parameters.map { Tensor.randomNormal($0.shape, generator: &g) }
         let viaMPI = GradientSynchronizer(parameters: parameters, communicator: comm, transport: .mpi)
         let viaShared = GradientSynchronizer(parameters: parameters, communicator: comm, transport: .automatic)
-        // One timing: from a barrier to the slowest rank's end, so no rank's wait is hidden.
         func ms(_ s: GradientSynchronizer) throws -> Double {
-            for (p, gr) in zip(parameters, grads) { p.grad = gr.copy() }
-            try comm.barrier()
-            let start = DispatchTime.now().uptimeNanoseconds
-            try s.synchronize()
-            let mine = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-            return try comm.allreduce(mine, op: .max)
+            try RankTiming.slowestMilliseconds(comm, prepare: { for (p, gr) in zip(parameters, grads) { p.grad = gr.copy() } }) {
+                try s.synchronize()
+            }
         }
-        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        let median = RankTiming.median
         do {
             for _ in 0..<2 { _ = try ms(viaMPI); _ = try ms(viaShared) }
             var mpi: [Double] = [], shared: [Double] = []

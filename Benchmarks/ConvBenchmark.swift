@@ -45,14 +45,20 @@ enum ConvBenchmark {
         }
     }
 
-    /// Best wall seconds of forward, backward, and forward+backward.
-    static func measure(_ layer: Layer) -> (forward: Double, backward: Double, both: Double) {
+    /// A layer's input, weight and bias (trainable) and the output gradient to seed backward with.
+    static func operands(_ layer: Layer) -> (x: Tensor, w: Tensor, b: Tensor, seed: Tensor) {
         var g = RandomGenerator(seed: 2)
         let x = Tensor.randomNormal([layer.batch, layer.inChannels, layer.size, layer.size], generator: &g)
         let w = Tensor.randomNormal([layer.outChannels, layer.inChannels, layer.kernel, layer.kernel], std: 0.03, generator: &g)
         let b = Tensor.randomNormal([layer.outChannels], generator: &g)
         let seed = Tensor.randomNormal([layer.batch, layer.outChannels, layer.size, layer.size], generator: &g)
         for t in [x, w, b] { t.requiresGrad = true }
+        return (x, w, b, seed)
+    }
+
+    /// Best wall seconds of forward, backward, and forward+backward.
+    static func measure(_ layer: Layer) -> (forward: Double, backward: Double, both: Double) {
+        let (x, w, b, seed) = operands(layer)
         let pad = layer.padding
         let repeats = 10
 

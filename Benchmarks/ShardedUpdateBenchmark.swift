@@ -12,12 +12,7 @@ import Training
 /// the same machine; each timing from a barrier to the slowest rank's end.
 enum ShardedUpdateBenchmark {
     static func run() {
-        let comm: Communicator
-        do { comm = try Communicators.make() } catch { print("sharded: \(error)"); return }
-        guard comm.size > 1 else {
-            print("sharded: needs several ranks (mpirun -np 2 .build/release/Benchmarks sharded)")
-            return
-        }
+        guard let comm = RankTiming.ranks(for: "sharded") else { return }
         var g = RandomGenerator(seed: 1)
         let unet = UNetModel(UNetBenchmark.config(), generator: &g)
         let optimizer = AdamW(parameters: unet.namedParameters(), lr: 1e-4)
@@ -31,21 +26,18 @@ enum ShardedUpdateBenchmark {
                 return
             }
             func ms(sharding: Bool) throws -> Double {
-                for (p, gr) in zip(unet.parameters(), grads) { p.grad = gr.copy() }
-                try comm.barrier()
-                let start = DispatchTime.now().uptimeNanoseconds
-                if sharding {
-                    try synchronizer.synchronize(keeping: sharded.owned)
-                    _ = try sharded.step(maxNorm: 1, averaging: ema, of: unet)
-                } else {
-                    try synchronizer.synchronize()
-                    optimizer.clipAndStep(maxNorm: 1, averaging: ema, of: unet)
+                try RankTiming.slowestMilliseconds(comm, prepare: { for (p, gr) in zip(unet.parameters(), grads) { p.grad = gr.copy() } }) {
+                    if sharding {
+                        try synchronizer.synchronize(keeping: sharded.owned)
+                        _ = try sharded.step(maxNorm: 1, averaging: ema, of: unet)
+                    } else {
+                        try synchronizer.synchronize()
+                        optimizer.clipAndStep(maxNorm: 1, averaging: ema, of: unet)
+                    }
+                    optimizer.zeroGrad()
                 }
-                optimizer.zeroGrad()
-                let mine = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
-                return try comm.allreduce(mine, op: .max)
             }
-            func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+            let median = RankTiming.median
             for _ in 0..<2 { _ = try ms(sharding: false); _ = try ms(sharding: true) }
             var replicated: [Double] = [], shardedTimes: [Double] = []
             for _ in 0..<11 { replicated.append(try ms(sharding: false)); shardedTimes.append(try ms(sharding: true)) }

@@ -41,12 +41,7 @@ enum WinogradBenchmark {
     /// Best seconds of the forward, the input gradient alone and the weight and bias gradients
     /// alone (each pass through the engine, reorders included), and their sum.
     static func passes(_ layer: ConvBenchmark.Layer) -> (each: [Double], total: Double) {
-        var g = RandomGenerator(seed: 2)
-        let x = Tensor.randomNormal([layer.batch, layer.inChannels, layer.size, layer.size], generator: &g)
-        let w = Tensor.randomNormal([layer.outChannels, layer.inChannels, 3, 3], std: 0.03, generator: &g)
-        let b = Tensor.randomNormal([layer.outChannels], generator: &g)
-        let seed = Tensor.randomNormal([layer.batch, layer.outChannels, layer.size, layer.size], generator: &g)
-        for t in [x, w, b] { t.requiresGrad = true }
+        let (x, w, b, seed) = ConvBenchmark.operands(layer)
         let pad = layer.padding
         let forward = BenchmarkSuite.time(repeats: 10) { _ = withoutGrad { x.conv2d(weight: w, bias: b, padding: pad) } }
         let y = x.conv2d(weight: w, bias: b, padding: pad)

@@ -30,7 +30,8 @@ extension Adam {
         return squares
     }
 
-    /// The global gradient norm from every parameter's Σ grad², in `clipAndStep`'s order.
+    /// The global gradient norm from every parameter's Σ grad², summed in order (the one sum
+    /// `gradientNorm` and so `clipAndStep` use).
     public static func norm(ofSquares squares: [Double]) -> Float {
         var sum: Double = 0
         for s in squares { sum += s }

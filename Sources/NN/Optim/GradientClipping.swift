@@ -20,9 +20,7 @@ public func clipGradNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
 
 /// The L2 norm of these tensors taken together (clip_grad_norm_'s total_norm).
 public func gradientNorm(_ gradients: [Tensor]) -> Float {
-    var sumOfSquares: Double = 0
-    for g in gradients { sumOfSquares += squaredNorm(g) }
-    return Float(sumOfSquares.squareRoot())
+    Adam.norm(ofSquares: gradients.map(squaredNorm))
 }
 
 /// What clip_grad_norm_ multiplies every gradient by: maxNorm / (norm + 1e-6) when that is
