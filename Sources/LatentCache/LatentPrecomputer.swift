@@ -69,6 +69,8 @@ public final class LatentPrecomputer {
     public let options: PrecomputeOptions
     let communicator: Communicator
     let model: FirstStageModel
+    /// The frozen encoder's weights in the convolutions' layouts, reordered once for all shards.
+    let layouts = WeightLayoutCache()
     let autoencoder: LatentCacheManifest.Autoencoder
     public let latentShape: [Int]
     public let stored: StoredLatent
@@ -199,7 +201,7 @@ public final class LatentPrecomputer {
         for batchStart in stride(from: shard.range.lowerBound, to: shard.range.upperBound, by: options.batchSize) {
             let batch = Array(batchStart..<min(batchStart + options.batchSize, shard.range.upperBound))
             let (images, batchLabels) = try dataset.batch(batch)
-            let outputs: [Tensor] = withoutGrad {
+            let outputs: [Tensor] = layouts.during { withoutGrad {
                 switch model {
                 case .kl(let m):
                     let posterior = m.encode(images)
@@ -207,7 +209,7 @@ public final class LatentPrecomputer {
                 case .vq(let m):
                     return [m.encode(images)]
                 }
-            }
+            } }
             for (f, t) in outputs.enumerated() {
                 precondition(t.shape == [batch.count] + latentShape, "encoder output \(t.shape) differs from the planned latent \(latentShape)")
                 fields[f].append(contentsOf: t.buffer)

@@ -140,4 +140,8 @@ open class Module {
 
     /// Drops the accumulated gradients of every parameter.
     public func zeroGrad() { for p in parameters() { p.zeroGrad() } }
+
+    /// Called on this module and every descendant after `load(stateDict:)` has written their
+    /// tensors: a module that keeps something derived from its weights drops it here.
+    open func weightsDidLoad() {}
 }

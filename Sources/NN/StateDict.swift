@@ -73,6 +73,7 @@ extension Module {
         }
         guard problems.isEmpty else { throw StateDictError(problems: problems) }
         for (target, source) in pairs where target !== source { target.assign(source) }
+        for (_, module) in namedModules() { module.weightsDidLoad() }
         return StateDictLoadResult(missingKeys: missing, unexpectedKeys: unexpected)
     }
 }

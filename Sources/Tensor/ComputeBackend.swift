@@ -14,14 +14,17 @@ protocol ComputeBackend: AnyObject, Sendable {
                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int)
 
     /// Returns what the backend keeps for this call's backward when `keepForBackward` (e.g. the
-    /// input already in the layout its weight gradient reads), or nil.
-    func conv2dForward(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    /// input already in the layout its weight gradient reads), or nil. The weight is read
+    /// through `layouts` when one is given (a backend that reorders weights keeps them there).
+    func conv2dForward(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: Tensor,
                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-                       keepForBackward: Bool) -> AnyObject?
+                       keepForBackward: Bool, layouts: WeightLayoutCache?) -> AnyObject?
 
-    /// `saved` is what the forward returned (a backend ignores what it did not make).
+    /// `saved` is what the forward returned (a backend ignores what it did not make);
+    /// `layouts` the forward's.
     func conv2dBackward(_ geo: ConvGeometry, input: Tensor, weight: Tensor, gradOutput: Tensor, saved: AnyObject?,
-                        needInput: Bool, needWeight: Bool, needBias: Bool) -> Conv2dKernels.Gradients
+                        needInput: Bool, needWeight: Bool, needBias: Bool,
+                        layouts: WeightLayoutCache?) -> Conv2dKernels.Gradients
 }
 
 /// The backend a process computes with: chosen once, from `LDM_BACKEND` (openblas | onednn)

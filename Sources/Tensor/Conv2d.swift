@@ -23,14 +23,17 @@ extension Tensor {
         let out = Tensor(uninitialized: [geo.batch, geo.outChannels, geo.outHeight, geo.outWidth])
         let inputs = bias.map { [self, weight, $0] } ?? [self, weight]
         // The weight gradient reads the input again: the backend may keep its own copy of it.
-        let saved = ComputeBackends.current.conv2dForward(geo, input: pointer, weight: weight.pointer, bias: bias?.pointer,
+        // The backward reads the weight through the forward's layout cache.
+        let layouts = WeightLayoutCache.current
+        let saved = ComputeBackends.current.conv2dForward(geo, input: pointer, weight: weight, bias: bias?.pointer,
                                                           output: out.pointer,
-                                                          keepForBackward: GradMode.isEnabled && weight.requiresGrad)
+                                                          keepForBackward: GradMode.isEnabled && weight.requiresGrad,
+                                                          layouts: layouts)
         let x = self
         return out.recorded("conv2d", inputs: inputs) { g in
             let grads = ComputeBackends.current.conv2dBackward(geo, input: x, weight: weight, gradOutput: g, saved: saved,
                                                                needInput: x.requiresGrad, needWeight: weight.requiresGrad,
-                                                               needBias: bias?.requiresGrad ?? false)
+                                                               needBias: bias?.requiresGrad ?? false, layouts: layouts)
             return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]
         }
     }

@@ -59,18 +59,20 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         return made
     }
 
-    func conv2dForward(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    func conv2dForward(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: Tensor,
                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-                       keepForBackward: Bool) -> AnyObject? {
+                       keepForBackward: Bool, layouts: WeightLayoutCache?) -> AnyObject? {
         guard let conv = convolution(geo, hasBias: bias != nil) else {
-            Conv2dKernels.forward(geo, input: input, weight: weight, bias: bias, output: output)
+            Conv2dKernels.forward(geo, input: input, weight: weight.pointer, bias: bias, output: output)
             return nil
         }
-        return conv.runForward(input: input, weight: weight, bias: bias, output: output, keepInput: keepForBackward)
+        return conv.runForward(input: input, weight: weight, bias: bias, output: output, keepInput: keepForBackward,
+                               layouts: layouts)
     }
 
     func conv2dBackward(_ geo: ConvGeometry, input: Tensor, weight: Tensor, gradOutput: Tensor, saved: AnyObject?,
-                        needInput: Bool, needWeight: Bool, needBias: Bool) -> Conv2dKernels.Gradients {
+                        needInput: Bool, needWeight: Bool, needBias: Bool,
+                        layouts: WeightLayoutCache?) -> Conv2dKernels.Gradients {
         // The forward's cache entry (with or without bias) carries the backward primitives.
         let conv = convolution(geo, hasBias: false)
         let ready = conv.map { c in
@@ -84,6 +86,6 @@ final class OneDNNBackend: ComputeBackend, @unchecked Sendable {
         }
         return conv.runBackward(input: input, weight: weight, gradOutput: gradOutput,
                                 savedInput: saved as? OneDNNStagedInput,
-                                needInput: needInput, needWeight: needWeight, needBias: needBias)
+                                needInput: needInput, needWeight: needWeight, needBias: needBias, layouts: layouts)
     }
 }

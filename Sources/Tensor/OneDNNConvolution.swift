@@ -54,10 +54,10 @@ final class OneDNNConvolution: @unchecked Sendable {
 
     /// With `keepInput`, returns the input as reordered for the forward (nil when it needed no
     /// reorder), for the weight gradient to read instead of reordering it again.
-    func runForward(input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias b: UnsafePointer<Float>?,
-                    output: UnsafeMutablePointer<Float>, keepInput: Bool) -> OneDNNStagedInput? {
+    func runForward(input: UnsafePointer<Float>, weight: Tensor, bias b: UnsafePointer<Float>?,
+                    output: UnsafeMutablePointer<Float>, keepInput: Bool, layouts: WeightLayoutCache?) -> OneDNNStagedInput? {
         let x = Staged(input, forwardSrc, threads: threads)
-        let w = Staged(weight, forwardWeights, threads: threads)
+        let w = stagedWeight(weight, forwardWeights, layouts)
         let y = forwardDst.isIdentity ? nil : TensorStorage(count: OneDNN.floatCount(forwardDst.from), zeroed: false)
         var args: [(Int32, dnnl_memory_desc_t, UnsafeMutableRawPointer)] = [
             (ldm_dnnl_arg_src(), forwardSrc.to, x.raw), (ldm_dnnl_arg_weights(), forwardWeights.to, w.raw),
@@ -151,7 +151,7 @@ final class OneDNNConvolution: @unchecked Sendable {
     }
 
     func runBackward(input: Tensor, weight: Tensor, gradOutput: Tensor, savedInput: OneDNNStagedInput?,
-                     needInput: Bool, needWeight: Bool, needBias: Bool) -> Conv2dKernels.Gradients {
+                     needInput: Bool, needWeight: Bool, needBias: Bool, layouts: WeightLayoutCache?) -> Conv2dKernels.Gradients {
         var result = Conv2dKernels.Gradients()
         // diff_dst is staged once when both primitives want the same layout.
         var stagedGrad: (dnnl_memory_desc_t, Staged)?
@@ -163,7 +163,7 @@ final class OneDNNConvolution: @unchecked Sendable {
         }
         if needInput, case .success(let bd) = backwardData {
             let gx = Tensor(uninitialized: input.shape)
-            let w = Staged(weight.pointer, bd.weights, threads: threads)
+            let w = stagedWeight(weight, bd.weights, layouts)
             let dy = gradOut(bd.diffDst)
             let dx = bd.diffSrc.isIdentity ? nil : TensorStorage(count: OneDNN.floatCount(bd.diffSrc.from), zeroed: false)
             bd.primitive.run([(ldm_dnnl_arg_diff_dst(), bd.diffDst.to, dy), (ldm_dnnl_arg_weights(), bd.weights.to, w.raw),
@@ -190,6 +190,16 @@ final class OneDNNConvolution: @unchecked Sendable {
         }
         return result
     }
+
+    /// The weight in the layout `reorder` leads to: through `layouts` when one is in effect, so
+    /// a weight already reordered since it last changed is not reordered again.
+    private func stagedWeight(_ weight: Tensor, _ reorder: OneDNNReorder, _ layouts: WeightLayoutCache?) -> Staged {
+        guard let layouts, !reorder.isIdentity else { return Staged(weight.pointer, reorder, threads: threads) }
+        let storage = layouts.staged(weight.storage, layout: reorder.to, shape: weight.shape) {
+            reorder.run(from: weight.pointer, to: $0, threads: threads)
+        }
+        return Staged(storage)
+    }
 }
 
 /// A convolution's input in the forward primitive's layout, kept from forward to backward.
@@ -214,6 +224,11 @@ private struct Staged {
         guard !reorder.isIdentity, OneDNN.equal(saved.layout, reorder.to) else { return nil }
         storage = saved.storage
         raw = UnsafeMutableRawPointer(saved.storage.pointer)
+    }
+
+    init(_ storage: TensorStorage) {
+        self.storage = storage
+        raw = UnsafeMutableRawPointer(storage.pointer)
     }
 
     init(_ pointer: UnsafePointer<Float>, _ reorder: OneDNNReorder, threads: Int) {

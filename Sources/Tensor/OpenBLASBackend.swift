@@ -15,15 +15,17 @@ final class OpenBLASBackend: ComputeBackend {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    func conv2dForward(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    /// Im2col + GEMM reads the weights as they are: there is nothing for `layouts` to keep.
+    func conv2dForward(_ geo: ConvGeometry, input: UnsafePointer<Float>, weight: Tensor,
                        bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
-                       keepForBackward: Bool) -> AnyObject? {
-        Conv2dKernels.forward(geo, input: input, weight: weight, bias: bias, output: output)
+                       keepForBackward: Bool, layouts: WeightLayoutCache?) -> AnyObject? {
+        Conv2dKernels.forward(geo, input: input, weight: weight.pointer, bias: bias, output: output)
         return nil
     }
 
     func conv2dBackward(_ geo: ConvGeometry, input: Tensor, weight: Tensor, gradOutput: Tensor, saved: AnyObject?,
-                        needInput: Bool, needWeight: Bool, needBias: Bool) -> Conv2dKernels.Gradients {
+                        needInput: Bool, needWeight: Bool, needBias: Bool,
+                        layouts: WeightLayoutCache?) -> Conv2dKernels.Gradients {
         Conv2dKernels.backward(geo, input: input, weight: weight, gradOutput: gradOutput,
                                needInput: needInput, needWeight: needWeight, needBias: needBias)
     }

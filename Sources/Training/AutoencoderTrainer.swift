@@ -145,25 +145,32 @@ public final class AutoencoderTrainer: TrainingTask {
         // BatchNorm running statistics are rank 0's, as DDP's broadcast_buffers (synchronised
         // BatchNorm keeps them equal on every rank anyway; per-rank statistics do not).
         try communicator.broadcast(loss.discriminator.namedBuffers().map(\.1), root: 0)
+        // The discriminator's weights do not change until its optimiser steps: its passes on
+        // the reconstructions and on the real images read them reordered once.
+        let discriminatorLayouts = WeightLayoutCache()
         for micro in 0..<accumulate {
             // Only the last micro-batch's backward completes the gradients, so only it reduces.
             let last = micro == accumulate - 1
             let (x, _) = try dataset.batch(sampler.nextBatch())
             let forward = model.forward(x, generator: &noiseGenerator, noiseSlice: (communicator.rank, communicator.size))
-            let g = loss.generatorLoss(inputs: x, reconstructions: forward.reconstruction,
-                                       regularization: forward.regularization,
-                                       lastLayer: model.lastLayerWeight, step: step)
+            let g = discriminatorLayouts.during {
+                loss.generatorLoss(inputs: x, reconstructions: forward.reconstruction,
+                                   regularization: forward.regularization, lastLayer: model.lastLayerWeight, step: step)
+            }
             RankFailure.requireFinite(g.log["total_loss"] ?? .nan, "autoencoder loss at step \(step)", communicator: communicator)
             autoencoderSync.backward(g.backwardTarget * scale, reduce: last)
             for (k, v) in g.log { metrics[k, default: 0] += v * scale }
             if let perplexity = forward.perplexity { metrics["perplexity", default: 0] += perplexity * scale }
             if discriminatorActive {
-                let d = loss.discriminatorLoss(inputs: x, reconstructions: forward.reconstruction, step: step)
+                let d = discriminatorLayouts.during {
+                    loss.discriminatorLoss(inputs: x, reconstructions: forward.reconstruction, step: step)
+                }
                 RankFailure.requireFinite(d.log["disc_loss"] ?? .nan, "discriminator loss at step \(step)", communicator: communicator)
                 discriminatorSync.backward(d.loss * scale, reduce: last)
                 for (k, v) in d.log { metrics[k, default: 0] += v * scale }
             }
         }
+        discriminatorLayouts.clear()
         let rate = learningRate.learningRate * config.trainer.learningRateFactor(step: step)
         autoencoderOptimizer.learningRate = rate
         discriminatorOptimizer.learningRate = rate

@@ -43,6 +43,9 @@ public struct LatentDiffusionSampling {
         var done = 0
         model.eval()
         defer { model.train() }
+        // The weights stay as they are for the whole run: each is reordered once, not once a step.
+        let layouts = WeightLayoutCache()
+        defer { layouts.clear() }
         for start in stride(from: 0, to: indices.count, by: batchSize) {
             let chunk = Array(indices[start..<min(start + batchSize, indices.count)])
             var generators = chunk.map { RandomGenerator(seed: seed).derived(UInt64($0)) }
@@ -51,9 +54,11 @@ public struct LatentDiffusionSampling {
                                             captions: captions.map { Array($0[start..<start + chunk.count]) },
                                             spatial: spatial.map { $0.slice(alongAxis: 0, start..<start + chunk.count) })
             let denoiser = try withoutGrad { try model.denoiser(conditions: conditions, guidanceScale: guidance) }
-            let z = ReverseDiffusion.sample(sampler, from: xT, parameterization: model.config.parameterization,
-                                            generators: &generators, model: denoiser,
-                                            known: known?.slice(start..<start + chunk.count))
+            let z = layouts.during {
+                ReverseDiffusion.sample(sampler, from: xT, parameterization: model.config.parameterization,
+                                        generators: &generators, model: denoiser,
+                                        known: known?.slice(start..<start + chunk.count))
+            }
             parts.append(z)
             done += chunk.count
             progress?(done, indices.count)
@@ -64,13 +69,13 @@ public struct LatentDiffusionSampling {
     /// Images in [−1, 1] from scaled latents: z / scale_factor through the first stage.
     public static func decode(_ latents: Tensor, scaleFactor: Float, firstStage: FirstStageModel, batchSize: Int = 64) -> Tensor {
         firstStage.module.eval()
-        return withoutGrad {
+        return WeightLayoutCache.scoped { withoutGrad {
             var parts: [Tensor] = []
             for start in stride(from: 0, to: latents.shape[0], by: batchSize) {
                 let z = latents.slice(alongAxis: 0, start..<min(start + batchSize, latents.shape[0])) * (1 / scaleFactor)
                 parts.append(firstStage.decode(z).clamped(min: -1, max: 1))
             }
             return parts.count == 1 ? parts[0] : Tensor.concatenate(parts, alongAxis: 0)
-        }
+        } }
     }
 }

@@ -77,4 +77,39 @@ final class LPIPSTests: XCTestCase {
         XCTAssertTrue(lpips.parameters().allSatisfy { !$0.requiresGrad }, "LPIPS is frozen")
         XCTAssertGreaterThan(d.item, 0)
     }
+
+    /// The frozen VGG's weights are reordered once for the run: a second pass reuses them and
+    /// gives the first pass's bits; loading new weights drops them.
+    func testFrozenWeightsAreReorderedOnceAndReloadingDropsThem() throws {
+        var g = RandomGenerator(seed: 65)
+        let lpips = LPIPS(generator: &g)
+        let x = randn([2, 3, 16, 16], seed: 66, scale: 0.5), y = randn([2, 3, 16, 16], seed: 67, scale: 0.5)
+        func pass() -> [[UInt32]] {
+            let xr = x.copy()
+            xr.requiresGrad = true
+            let d = lpips(xr, y)
+            d.sum().backward()
+            return [d, xr.grad!].map { $0.scalars.map(\.bitPattern) }
+        }
+        let cold = pass()
+        let reordered = lpips.layouts.reorders
+        let warm = pass()
+        XCTAssertEqual(warm, cold)
+        XCTAssertTrue(cold.joined().allSatisfy { Float(bitPattern: $0).isFinite })
+        XCTAssertEqual(lpips.layouts.reorders, reordered, "no weight reordered again")
+        #if arch(x86_64)
+        XCTAssertGreaterThan(lpips.layouts.reuses, 0)
+        #endif
+
+        var h = RandomGenerator(seed: 68)
+        let other = LPIPS(generator: &h)
+        try lpips.load(stateDict: other.stateDict())
+        let reloaded = pass()
+        let xr = x.copy()
+        xr.requiresGrad = true
+        let d = other(xr, y)
+        d.sum().backward()
+        XCTAssertEqual(reloaded, [d, xr.grad!].map { $0.scalars.map(\.bitPattern) })
+        XCTAssertNotEqual(reloaded, cold)
+    }
 }

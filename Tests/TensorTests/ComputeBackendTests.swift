@@ -99,18 +99,18 @@ final class ComputeBackendTests: XCTestCase {
             let x = randn([2, 32, 6, 5], seed: 31), w = randn([16, 32, 3, 3], seed: 32, scale: 0.5), b = randn([16], seed: 33)
             let backend = ComputeBackends.current
             let y = Tensor(uninitialized: [2, 16, 6, 5])
-            let saved = backend.conv2dForward(geo, input: x.pointer, weight: w.pointer, bias: b.pointer, output: y.pointer,
-                                              keepForBackward: true)
+            let saved = backend.conv2dForward(geo, input: x.pointer, weight: w, bias: b.pointer, output: y.pointer,
+                                              keepForBackward: true, layouts: nil)
             #if arch(x86_64)
             XCTAssertNotNil(saved, "32 channels are blocked on every x86 ISA oneDNN has")
             #endif
-            XCTAssertNil(backend.conv2dForward(geo, input: x.pointer, weight: w.pointer, bias: b.pointer, output: y.pointer,
-                                               keepForBackward: false))
+            XCTAssertNil(backend.conv2dForward(geo, input: x.pointer, weight: w, bias: b.pointer, output: y.pointer,
+                                               keepForBackward: false, layouts: nil))
             let g = randn(y.shape, seed: 34)
             let kept = backend.conv2dBackward(geo, input: x, weight: w, gradOutput: g, saved: saved,
-                                              needInput: true, needWeight: true, needBias: true)
+                                              needInput: true, needWeight: true, needBias: true, layouts: nil)
             let again = backend.conv2dBackward(geo, input: x, weight: w, gradOutput: g, saved: nil,
-                                               needInput: true, needWeight: true, needBias: true)
+                                               needInput: true, needWeight: true, needBias: true, layouts: nil)
             for (a, b) in [(kept.weight, again.weight), (kept.bias, again.bias), (kept.input, again.input)] {
                 XCTAssertTrue(a!.scalars.allSatisfy(\.isFinite))
                 XCTAssertEqual(a!.scalars.map(\.bitPattern), b!.scalars.map(\.bitPattern))

@@ -63,6 +63,9 @@ final class NetLinLayer: Module {
 public final class LPIPS: Module {
     let net: VGG16Features
     let lins: [NetLinLayer]
+    /// The frozen weights in the convolutions' layouts, reordered once for the whole run
+    /// instead of on every pass.
+    let layouts = WeightLayoutCache()
 
     static let shift: [Float] = [-0.030, -0.088, -0.188]
     static let scale: [Float] = [0.458, 0.448, 0.450]
@@ -89,17 +92,24 @@ public final class LPIPS: Module {
         // Separate passes, so the backward pass only runs for an input that needs gradients
         // (the reconstruction, not the real image).
         let fx = features(of: x), fy = features(of: y)
-        var total: Tensor?
-        for k in 0..<fx.count {
-            let d = lins[k].conv((unitNormalized(fx[k]) - unitNormalized(fy[k])).square()).mean(alongAxes: [1, 2, 3])
-            total = total.map { $0 + d } ?? d
+        return layouts.during {
+            var total: Tensor?
+            for k in 0..<fx.count {
+                let d = lins[k].conv((unitNormalized(fx[k]) - unitNormalized(fy[k])).square()).mean(alongAxes: [1, 2, 3])
+                total = total.map { $0 + d } ?? d
+            }
+            return total!
         }
-        return total!
     }
 
     func features(of x: Tensor) -> [Tensor] {
-        x.requiresGrad ? net(scaled(threeChannel(x))) : withoutGrad { net(scaled(threeChannel(x))) }
+        layouts.during {
+            x.requiresGrad ? net(scaled(threeChannel(x))) : withoutGrad { net(scaled(threeChannel(x))) }
+        }
     }
+
+    /// New weights: the reordered copies of the old ones are dropped.
+    override public func weightsDidLoad() { layouts.clear() }
 
     func threeChannel(_ x: Tensor) -> Tensor {
         switch x.shape[1] {
