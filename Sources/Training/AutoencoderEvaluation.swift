@@ -53,7 +53,8 @@ public struct AutoencoderEvaluator {
         var originals: [Tensor] = [], reconstructions: [Tensor] = []
         model.module.eval()
         defer { model.module.train() }
-        try withoutGrad {
+        // The weights are frozen for the whole pass: each is reordered once, not once a batch.
+        try WeightLayoutCache.scoped { try withoutGrad {
             var start = shard.lowerBound
             while start < shard.upperBound {
                 let indices = Array(start..<min(start + batchSize, shard.upperBound))
@@ -70,7 +71,7 @@ public struct AutoencoderEvaluator {
                 }
                 start += indices.count
             }
-        }
+        } }
         var result = Result(summaries: try accumulator.reduced(over: communicator), imageCount: count,
                             seconds: Date().timeIntervalSince(started))
         if let featureMetrics {

@@ -45,7 +45,8 @@ public struct GenerationMetrics {
             statistics[network.name] = FeatureStatistics(dimension: network.featureDimension)
             mine[network.name] = []
         }
-        for start in stride(from: 0, to: images.shape[0], by: batchSize) {
+        // The feature networks are frozen: each weight is reordered once for all batches.
+        WeightLayoutCache.scoped { for start in stride(from: 0, to: images.shape[0], by: batchSize) {
             let end = min(start + batchSize, images.shape[0])
             let batch = images.slice(alongAxis: 0, start..<end)
             for network in networks {
@@ -57,7 +58,7 @@ public struct GenerationMetrics {
                 classifier.eval()
                 scores!.add(logits: withoutGrad { classifier(batch).logits }, labels: labels.map { Array($0[start..<end]) })
             }
-        }
+        } }
         var vectors: [String: [Float]] = [:]
         for network in networks {
             statistics[network.name] = try statistics[network.name]!.reduced(over: communicator)

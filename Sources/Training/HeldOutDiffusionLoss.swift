@@ -77,7 +77,8 @@ public final class HeldOutDiffusionLoss {
         var totals = [Double](repeating: 0, count: 2 * Self.bucketCount)
         model.eval()
         defer { model.train() }
-        for start in stride(from: share.lowerBound, to: share.upperBound, by: batchSize) {
+        // No weight changes during the pass: each is reordered once, not once a batch.
+        try WeightLayoutCache.scoped { for start in stride(from: share.lowerBound, to: share.upperBound, by: batchSize) {
             let positions = Array(start..<min(start + batchSize, share.upperBound))
             let batch = try reader.batch(positions: positions)
             let batchConditions = try conditions?(batch, positions) ?? ConditionBatch(count: positions.count, labels: batch.labels)
@@ -107,7 +108,7 @@ public final class HeldOutDiffusionLoss {
                 totals[2 * bucket] += e
                 totals[2 * bucket + 1] += 1
             }
-        }
+        } }
         try totals.withUnsafeMutableBufferPointer { try communicator.allreduce($0, op: .sum) }
         let n = (0..<Self.bucketCount).map { totals[2 * $0 + 1] }
         let sum = (0..<Self.bucketCount).map { totals[2 * $0] }
