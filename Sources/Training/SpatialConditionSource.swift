@@ -18,6 +18,9 @@ public final class SpatialConditionSource {
     public let latentShape: [Int]
     let datasets: [String: ImageDataset]
     let firstStage: FirstStageModel?
+    /// The frozen first stage's weights in the convolutions' layouts, reordered once for the
+    /// run rather than at every batch an inpainting condition is encoded for.
+    let layouts = WeightLayoutCache()
     let seed: UInt64
 
     /// `images`: the data section the cache was made from; each split's dataset must be the one
@@ -140,6 +143,8 @@ public final class SpatialConditionSource {
     }
 
     public func inpaintingInput(images: Tensor, masks: [InpaintingMask], scaleFactor: Float) -> Tensor {
-        SpatialInputs.inpainting(images: images, masks: masks, firstStage: firstStage!, scaleFactor: scaleFactor, latentShape: latentShape)
+        layouts.during {
+            SpatialInputs.inpainting(images: images, masks: masks, firstStage: firstStage!, scaleFactor: scaleFactor, latentShape: latentShape)
+        }
     }
 }

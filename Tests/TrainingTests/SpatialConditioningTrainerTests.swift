@@ -96,6 +96,7 @@ final class SpatialConditioningTrainerTests: XCTestCase {
         let (source, reader) = try source(.inpainting)
         let batch = try reader.batch(positions: [0, 1, 2])
         let a = try source.heldOut(batch, split: "test", positions: [0, 1, 2], scaleFactor: 0.5)
+        let reordered = source.layouts.reorders
         let b = try source.heldOut(batch, split: "test", positions: [0, 1, 2], scaleFactor: 0.5)
         XCTAssertEqual(a.shape, [3, 4, 8, 8])
         XCTAssertEqual(a.scalars, b.scalars)
@@ -114,10 +115,18 @@ final class SpatialConditioningTrainerTests: XCTestCase {
         }
         let train = try LatentCacheReader(directory: tiny.cache, split: "train", globalBatchSize: 1, seed: 0, shuffle: false, dropLast: false)
         let trainBatch = try train.batch(positions: [0, 1, 2, 3])
-        let step1 = try source.training(trainBatch, step: 1, scaleFactor: 1), again = try source.training(trainBatch, step: 1, scaleFactor: 1)
+        // The frozen encoder's weights were reordered for the first held-out batch only.
+        XCTAssertEqual(source.layouts.reorders, reordered, "no weight reordered again")
+        let step1 = try source.training(trainBatch, step: 1, scaleFactor: 1)
+        let reorderedForTraining = source.layouts.reorders   // a batch size the kernels may lay out anew
+        let again = try source.training(trainBatch, step: 1, scaleFactor: 1)
         let step2 = try source.training(trainBatch, step: 2, scaleFactor: 1)
         XCTAssertEqual(step1.scalars, again.scalars, "the same (seed, step, image), the same mask")
         XCTAssertNotEqual(step1.slice(alongAxis: 1, 3..<4).scalars, step2.slice(alongAxis: 1, 3..<4).scalars, "a fresh mask every step")
+        XCTAssertEqual(source.layouts.reorders, reorderedForTraining, "each training step reads the weights from the cache")
+        #if arch(x86_64)
+        XCTAssertGreaterThan(source.layouts.reuses, 0)
+        #endif
     }
 
     func testImagesOtherThanTheCachesAndWrongChannelCountsAreRefused() throws {
