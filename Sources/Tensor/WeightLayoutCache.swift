@@ -41,8 +41,10 @@ public final class WeightLayoutCache: @unchecked Sendable {
 
     /// Runs `body` with this cache in effect for the convolutions it runs on this thread.
     public func during<T>(_ body: () throws -> T) rethrows -> T {
-        let previous = Self.enter(self)
-        defer { Self.leave(restoring: previous) }
+        let previous = pthread_getspecific(Self.currentKey)
+        // Unretained: `self` outlives `body`, and the previous cache outlives this call.
+        pthread_setspecific(Self.currentKey, Unmanaged.passUnretained(self).toOpaque())
+        defer { pthread_setspecific(Self.currentKey, previous) }
         return try body()
     }
 
@@ -88,34 +90,15 @@ public final class WeightLayoutCache: @unchecked Sendable {
         original.withUnsafeBytes { memcmp($0.baseAddress!, weight.pointer, $0.count) != 0 }
     }
 
-    // The cache in effect, per thread: convolutions on other threads run without one.
-    private static let currentLock = NSLock()
-    private static var active: (cache: WeightLayoutCache, thread: pthread_t)?
+    // The cache in effect, per thread: convolutions on other threads run without it.
+    private static let currentKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
 
     /// The cache `during(_:)` put in effect on this thread, if any.
     static var current: WeightLayoutCache? {
-        currentLock.lock()
-        defer { currentLock.unlock() }
-        guard let active, pthread_equal(active.thread, pthread_self()) != 0 else { return nil }
-        return active.cache
-    }
-
-    private static func enter(_ cache: WeightLayoutCache) -> (cache: WeightLayoutCache, thread: pthread_t)? {
-        currentLock.lock()
-        defer { currentLock.unlock() }
-        let previous = active
-        if let previous, pthread_equal(previous.thread, pthread_self()) == 0 {
-            // Another thread has one in effect: this thread runs without, theirs is untouched.
-            return previous
-        }
-        active = (cache, pthread_self())
-        return previous
-    }
-
-    private static func leave(restoring previous: (cache: WeightLayoutCache, thread: pthread_t)?) {
-        currentLock.lock()
-        defer { currentLock.unlock() }
-        if let active, pthread_equal(active.thread, pthread_self()) == 0 { return }
-        active = previous
+        pthread_getspecific(currentKey).map { Unmanaged<WeightLayoutCache>.fromOpaque($0).takeUnretainedValue() }
     }
 }

@@ -44,9 +44,7 @@ public struct LatentDiffusionSampling {
         model.eval()
         defer { model.train() }
         // The weights stay as they are for the whole run: each is reordered once, not once a step.
-        let layouts = WeightLayoutCache()
-        defer { layouts.clear() }
-        for start in stride(from: 0, to: indices.count, by: batchSize) {
+        try WeightLayoutCache.scoped { for start in stride(from: 0, to: indices.count, by: batchSize) {
             let chunk = Array(indices[start..<min(start + batchSize, indices.count)])
             var generators = chunk.map { RandomGenerator(seed: seed).derived(UInt64($0)) }
             let xT = ReverseDiffusion.perSampleNoise(like: Tensor(uninitialized: [chunk.count] + latentShape), generators: &generators)
@@ -54,15 +52,12 @@ public struct LatentDiffusionSampling {
                                             captions: captions.map { Array($0[start..<start + chunk.count]) },
                                             spatial: spatial.map { $0.slice(alongAxis: 0, start..<start + chunk.count) })
             let denoiser = try withoutGrad { try model.denoiser(conditions: conditions, guidanceScale: guidance) }
-            let z = layouts.during {
-                ReverseDiffusion.sample(sampler, from: xT, parameterization: model.config.parameterization,
-                                        generators: &generators, model: denoiser,
-                                        known: known?.slice(start..<start + chunk.count))
-            }
-            parts.append(z)
+            parts.append(ReverseDiffusion.sample(sampler, from: xT, parameterization: model.config.parameterization,
+                                                 generators: &generators, model: denoiser,
+                                                 known: known?.slice(start..<start + chunk.count)))
             done += chunk.count
             progress?(done, indices.count)
-        }
+        } }
         return parts.count == 1 ? parts[0] : Tensor.concatenate(parts, alongAxis: 0)
     }
 
